@@ -1,0 +1,47 @@
+"""The `symbnn` command. Each subcommand lives in its own module of this package, which defines
+`HELP` (one line), `add_arguments(parser)` and `main(args) -> int`; heavy imports (JAX) happen
+inside `main` so that `symbnn --help` stays instant."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from ..errors import SymbnnError
+
+# Subcommand name -> module in this package.
+_COMMANDS = {}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from .. import __version__
+
+    parser = argparse.ArgumentParser(
+        prog="symbnn",
+        description="MCMC for Bayesian neural networks, made affordable by their symmetries.",
+    )
+    parser.add_argument("--version", action="version", version=f"symbnn {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for name, module in _COMMANDS.items():
+        mod = importlib.import_module(f".{module}", __name__)
+        p = sub.add_parser(name, help=mod.HELP, description=mod.__doc__)
+        mod.add_arguments(p)
+        p.set_defaults(_main=mod.main)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args._main(args) or 0)
+    except SymbnnError as e:
+        print(f"symbnn {args.command}: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

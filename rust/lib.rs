@@ -1,0 +1,14 @@
+//! symbnn-core: the combinatorial work behind symbnn, in plain Rust.
+//!
+//! Nothing in these modules knows about Python; the bindings live in `python/` and are compiled
+//! only with the `python` feature. Every function works on the one flat parameter layout that
+//! symbnn uses everywhere (see [`spec`]).
+
+pub mod error;
+pub mod spec;
+
+#[cfg(feature = "python")]
+mod python;
+
+pub use error::{Error, Result};
+pub use spec::{Activation, MlpSpec, Symmetries};

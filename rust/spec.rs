@@ -1,0 +1,186 @@
+//! The network description shared by every algorithm: layer sizes, the hidden activation and
+//! the symmetry group that activation gives each hidden layer.
+//!
+//! Flat parameter layout (the same in Rust, JAX and files): for each layer `l` in order, its
+//! weight matrix of shape `(sizes[l], sizes[l+1])` in row-major order, then its bias of length
+//! `sizes[l+1]`. Hidden neuron `j` of layer `l` therefore owns column `j` of weight matrix `l`
+//! (incoming), entry `j` of bias `l`, and row `j` of weight matrix `l+1` (outgoing).
+
+use crate::error::{Error, Result};
+
+/// Elementwise activation of the hidden layers (the output layer is always the identity).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Activation {
+    Tanh,
+    Relu,
+    LeakyRelu,
+    Sigmoid,
+    Sin,
+    Gelu,
+    Silu,
+    Identity,
+}
+
+/// The equioutput transformations an activation admits for each hidden neuron, beyond which
+/// symbnn assumes none (a generic network has no others).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Symmetries {
+    /// Reordering neurons: holds for every elementwise activation.
+    pub permutation: bool,
+    /// a(-z) = -a(z): negate incoming weights, bias and outgoing weights.
+    pub sign_flip: bool,
+    /// a(cz) = c·a(z) for c > 0: scale incoming weights and bias by c, outgoing by 1/c.
+    pub positive_scaling: bool,
+    /// a(-z) = 1 - a(z) (the logistic sigmoid): negate incoming weights, bias and outgoing
+    /// weights, and add the old outgoing weights to the next layer's bias.
+    pub sigmoid_flip: bool,
+}
+
+impl Activation {
+    pub const ALL: [Activation; 8] = [
+        Activation::Tanh,
+        Activation::Relu,
+        Activation::LeakyRelu,
+        Activation::Sigmoid,
+        Activation::Sin,
+        Activation::Gelu,
+        Activation::Silu,
+        Activation::Identity,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Activation::Tanh => "tanh",
+            Activation::Relu => "relu",
+            Activation::LeakyRelu => "leaky_relu",
+            Activation::Sigmoid => "sigmoid",
+            Activation::Sin => "sin",
+            Activation::Gelu => "gelu",
+            Activation::Silu => "silu",
+            Activation::Identity => "identity",
+        }
+    }
+
+    pub fn parse(name: &str) -> Result<Activation> {
+        Activation::ALL
+            .into_iter()
+            .find(|a| a.name() == name)
+            .ok_or_else(|| {
+                let known: Vec<&str> = Activation::ALL.iter().map(|a| a.name()).collect();
+                Error::Value(format!(
+                    "unknown activation {name:?}; expected one of {}",
+                    known.join(", ")
+                ))
+            })
+    }
+
+    /// The one table of symmetries; Python reads it through the bindings.
+    pub fn symmetries(self) -> Symmetries {
+        let (sign_flip, positive_scaling, sigmoid_flip) = match self {
+            // Odd functions.
+            Activation::Tanh | Activation::Sin => (true, false, false),
+            // Positively homogeneous (leaky ReLU keeps a fixed negative slope, so no sign flip).
+            Activation::Relu | Activation::LeakyRelu => (false, true, false),
+            Activation::Sigmoid => (false, false, true),
+            // gelu(-z) = gelu(z) - z and silu(-z) = silu(z) - z: the correction is linear in
+            // the layer's input, which no MLP parameter can absorb, so only permutations remain.
+            Activation::Gelu | Activation::Silu => (false, false, false),
+            // Linear: odd and homogeneous (its full group, GL(M), is larger still).
+            Activation::Identity => (true, true, false),
+        };
+        Symmetries {
+            permutation: true,
+            sign_flip,
+            positive_scaling,
+            sigmoid_flip,
+        }
+    }
+}
+
+/// An MLP: `sizes = [in, hidden_1, ..., hidden_{K-1}, out]` and the hidden activation.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MlpSpec {
+    pub sizes: Vec<usize>,
+    pub activation: Activation,
+}
+
+impl MlpSpec {
+    pub fn new(sizes: Vec<usize>, activation: Activation) -> Result<MlpSpec> {
+        if sizes.len() < 2 {
+            return Err(Error::Value(format!(
+                "an MLP needs at least input and output sizes, got {sizes:?}"
+            )));
+        }
+        if let Some(pos) = sizes.iter().position(|&s| s == 0) {
+            return Err(Error::Value(format!(
+                "layer sizes must be positive, got 0 at position {pos} of {sizes:?}"
+            )));
+        }
+        Ok(MlpSpec { sizes, activation })
+    }
+
+    /// Number of weight layers (`sizes.len() - 1`).
+    pub fn num_layers(&self) -> usize {
+        self.sizes.len() - 1
+    }
+
+    /// Number of hidden layers (those with an activation and symmetries).
+    pub fn num_hidden(&self) -> usize {
+        self.sizes.len() - 2
+    }
+
+    /// Total number of network parameters `d`.
+    pub fn num_params(&self) -> usize {
+        self.sizes.windows(2).map(|w| w[0] * w[1] + w[1]).sum()
+    }
+
+    /// Offset of weight matrix `l` (shape `(sizes[l], sizes[l+1])`, row-major).
+    pub fn weight_offset(&self, l: usize) -> usize {
+        self.sizes[..=l]
+            .windows(2)
+            .map(|w| w[0] * w[1] + w[1])
+            .sum::<usize>()
+    }
+
+    /// Offset of bias `l` (length `sizes[l+1]`).
+    pub fn bias_offset(&self, l: usize) -> usize {
+        self.weight_offset(l) + self.sizes[l] * self.sizes[l + 1]
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn offsets_follow_the_flat_layout() {
+        let s = MlpSpec::new(vec![1, 3, 1], Activation::Tanh).unwrap();
+        assert_eq!(s.num_params(), 10);
+        assert_eq!(s.weight_offset(0), 0);
+        assert_eq!(s.bias_offset(0), 3);
+        assert_eq!(s.weight_offset(1), 6);
+        assert_eq!(s.bias_offset(1), 9);
+        let f2 = MlpSpec::new(vec![8, 16, 16, 16, 1], Activation::Tanh).unwrap();
+        assert_eq!(f2.num_params(), 705);
+    }
+
+    #[test]
+    fn names_round_trip_and_bad_ones_are_refused() {
+        for a in Activation::ALL {
+            assert_eq!(Activation::parse(a.name()).unwrap(), a);
+        }
+        assert!(matches!(Activation::parse("swish"), Err(Error::Value(_))));
+        assert!(MlpSpec::new(vec![3], Activation::Tanh).is_err());
+        assert!(MlpSpec::new(vec![3, 0, 1], Activation::Tanh).is_err());
+    }
+
+    #[test]
+    fn every_activation_permutes_and_relu_does_not_flip() {
+        for a in Activation::ALL {
+            assert!(a.symmetries().permutation);
+        }
+        assert!(!Activation::Relu.symmetries().sign_flip);
+        assert!(Activation::Tanh.symmetries().sign_flip);
+        assert!(Activation::Sigmoid.symmetries().sigmoid_flip);
+    }
+}

@@ -1,0 +1,9 @@
+"""Tests run on CPU in float64 (as NumPyro's do), with every random source seeded."""
+
+import os
+
+os.environ.setdefault("JAX_PLATFORMS", "cpu")
+
+import jax  # noqa: E402
+
+jax.config.update("jax_enable_x64", True)
