@@ -64,7 +64,8 @@ def test_flatten_unflatten_round_trip(shape):
     spec = MLP(*shape)
     theta = np.random.default_rng(1).normal(size=(3, 2, spec.num_params))
     layers = spec.unflatten(theta)
-    assert [w.shape[-2:] for w, _ in layers] == list(zip(spec.sizes[:-1], spec.sizes[1:], strict=True))
+    pairs = list(zip(spec.sizes[:-1], spec.sizes[1:], strict=True))
+    assert [w.shape[-2:] for w, _ in layers] == pairs
     back = spec.flatten(layers)
     assert isinstance(back, np.ndarray)
     np.testing.assert_array_equal(back, theta)
@@ -119,9 +120,9 @@ def random_group_element(spec, theta, rng, *, force=None):
     vector, hidden layer by hidden layer, in numpy."""
     sym = SYMMETRIES[spec.activation]
     layers = [(w.copy(), b.copy()) for w, b in spec.unflatten(theta.copy())]
-    for l in range(len(spec.sizes) - 2):
-        (w, b), (w2, b2) = layers[l], layers[l + 1]
-        m = spec.sizes[l + 1]
+    for k in range(len(spec.sizes) - 2):
+        (w, b), (w2, b2) = layers[k], layers[k + 1]
+        m = spec.sizes[k + 1]
         if force == "sign_flip" or (force is None and sym.sign_flip):
             s = np.where(rng.random(m) < 0.5, -1.0, 1.0)
             s[0] = -1.0  # at least one flip
@@ -137,7 +138,7 @@ def random_group_element(spec, theta, rng, *, force=None):
             w, b, w2 = w * s, b * s, w2 * s[:, None]
         p = rng.permutation(m)
         w, b, w2 = w[:, p], b[p], w2[p]
-        layers[l], layers[l + 1] = (w, b), (w2, b2)
+        layers[k], layers[k + 1] = (w, b), (w2, b2)
     return spec.flatten(layers)
 
 

@@ -1,4 +1,4 @@
-# Stubs for the Rust extension, written by hand and checked with `python -m mypy.stubtest symbnn._core`.
+# Stubs for the Rust extension, written by hand; checked by `python -m mypy.stubtest symbnn._core`.
 # Each section belongs to one Rust bindings module (rust/python/*.rs).
 
 # --- rust/python/mod.rs --------------------------------------------------------------------

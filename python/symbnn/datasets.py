@@ -49,16 +49,15 @@ class Dataset:
         return np.asarray(x) * self.x_std + self.x_mean
 
     def __repr__(self) -> str:
-        return (
-            f"Dataset({self.name!r}, train={self.x_train.shape}, test={self.x_test.shape})"
-        )
+        return f"Dataset({self.name!r}, train={self.x_train.shape}, test={self.x_test.shape})"
 
 
 def _check_table(data: np.ndarray, what: str) -> np.ndarray:
     data = np.asarray(data, dtype=np.float64)
     if data.ndim != 2 or data.shape[0] < 2 or data.shape[1] < 2:
-        raise DataError(f"{what}: need a 2-D table with at least 2 rows and 2 columns, "
-                        f"got shape {data.shape}")
+        raise DataError(
+            f"{what}: need a 2-D table with at least 2 rows and 2 columns, got shape {data.shape}"
+        )
     bad = np.argwhere(~np.isfinite(data))
     if len(bad):
         r, c = bad[0]
