@@ -7,6 +7,8 @@ from . import datasets as datasets
 from ._core import __version__ as __version__
 from .datasets import Dataset as Dataset
 from .datasets import load_table as load_table
+from .diagnostics import function_space_ess as function_space_ess
+from .diagnostics import function_space_rhat as function_space_rhat
 from .errors import CheckpointError as CheckpointError
 from .errors import DataError as DataError
 from .errors import NonFiniteError as NonFiniteError
@@ -14,25 +16,61 @@ from .errors import ShapeError as ShapeError
 from .errors import SymbnnError as SymbnnError
 from .errors import UnsupportedError as UnsupportedError
 from .errors import WeightsError as WeightsError
+from .metrics import LPPD as LPPD
+from .metrics import accuracy as accuracy
+from .metrics import coverage as coverage
+from .metrics import crps as crps
+from .metrics import ece as ece
+from .metrics import evaluate as evaluate
+from .metrics import lppd as lppd
+from .metrics import nll as nll
+from .metrics import predictive_quantiles as predictive_quantiles
+from .metrics import rmse as rmse
 from .model import ACTIVATIONS as ACTIVATIONS
 from .model import MLP as MLP
 from .model import SYMMETRIES as SYMMETRIES
 from .model import Symmetries as Symmetries
+from .predictive import FunctionalConvergence as FunctionalConvergence
+from .predictive import Predictive as Predictive
+from .predictive import functional_convergence as functional_convergence
+from .predictive import ppd_grid as ppd_grid
+from .predictive import predict as predict
+from .report import summary_table as summary_table
+from .report import write_report as write_report
 
 __all__ = [
     "ACTIVATIONS",
+    "LPPD",
     "MLP",
     "SYMMETRIES",
     "CheckpointError",
     "DataError",
     "Dataset",
+    "FunctionalConvergence",
     "NonFiniteError",
+    "Predictive",
     "ShapeError",
     "SymbnnError",
     "Symmetries",
     "UnsupportedError",
     "WeightsError",
     "__version__",
+    "accuracy",
+    "coverage",
+    "crps",
     "datasets",
+    "ece",
+    "evaluate",
+    "function_space_ess",
+    "function_space_rhat",
+    "functional_convergence",
     "load_table",
+    "lppd",
+    "nll",
+    "ppd_grid",
+    "predict",
+    "predictive_quantiles",
+    "rmse",
+    "summary_table",
+    "write_report",
 ]
