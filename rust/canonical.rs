@@ -1,0 +1,1225 @@
+//! Canonicalization: map each parameter vector of an MLP to the one representative of its
+//! equioutput orbit that lies in the reference set (paper.md §2–3).
+//!
+//! # The representative
+//! Hidden layers are processed from the input to the output. When layer `l` is reached its
+//! incoming rows are already in canonical order (layer `l-1` moved them), so hidden neuron `j` is
+//! described by its *neuron vector* `(bias, incoming weights in input order, outgoing weights in
+//! output order)`. For every neuron, in this order:
+//!
+//! 1. **Scale** (positive scaling: relu, leaky_relu, identity). `r = ‖(incoming, bias)‖₂`; the
+//!    incoming weights and the bias are divided by `r` and the outgoing weights multiplied by it.
+//!    A neuron whose incoming weights and bias are all zero keeps `r = 1`.
+//! 2. **Sign** (sign flip: tanh, sin, identity; sigmoid flip: sigmoid). The first nonzero entry
+//!    of the neuron vector is made positive: the bias decides, a zero bias defers to the first
+//!    nonzero incoming weight, a dead neuron to its first nonzero outgoing weight; an all-zero
+//!    vector keeps its sign. A flip negates incoming weights, bias and outgoing weights; the
+//!    sigmoid flip also adds the outgoing weights (before negation) to the next layer's bias.
+//! 3. **Sort** (permutation: every activation). Neurons are ordered by the key
+//!    `(dead, bias, incoming..., outgoing...)`, compared lexicographically, where
+//!    `dead` = incoming weights and bias all zero: dead neurons come last, among themselves in
+//!    the order of their outgoing weights. The key is the whole neuron vector, so two neurons tie
+//!    only when their vectors are equal, and then their order does not change the result (the
+//!    original index breaks the tie, so the map is deterministic). `-0.0` equals `0.0`.
+//!
+//! The output layer has no symmetry; its rows follow the last hidden layer. In exact arithmetic
+//! steps 1–3 pick the same point for every member of an orbit, because each step is a function of
+//! the quantities the symmetry leaves unchanged. In floating point, permutations and sign flips
+//! are exact; scales and the sigmoid's bias update round in the last bits.
+//!
+//! # Transform
+//! The group element that canonicalization applied, per sample, as three arrays of length
+//! `H = Σ hidden sizes` (hidden layers concatenated): for canonical neuron `k` of a layer,
+//! `perm[k]` is the original neuron it came from, and `sign[k] ∈ {+1, −1}` and `scale[k] > 0` are
+//! that neuron's sign and the norm `r` moved onto its outgoing weights. Applying a transform
+//! performs steps 1–3 with the recorded values (bit for bit what canonicalization did);
+//! inverting it undoes them from the last layer back.
+//!
+//! Batches are slices of `rows × row_len` values (C order); only the first `d` values of a row are
+//! network parameters, the rest (such as a regression position's `log σ`) are copied unchanged.
+
+use std::cmp::Ordering;
+use std::fmt::Debug;
+use std::ops::{AddAssign, Div, DivAssign, Mul, MulAssign, Neg, SubAssign};
+
+use rayon::prelude::*;
+
+use crate::error::{Error, Result};
+use crate::spec::{Activation, MlpSpec, Symmetries};
+
+/// The float types the core works on (`f32`, `f64`).
+pub trait Real:
+    Copy
+    + Send
+    + Sync
+    + Debug
+    + PartialOrd
+    + Neg<Output = Self>
+    + Mul<Output = Self>
+    + Div<Output = Self>
+    + AddAssign
+    + SubAssign
+    + MulAssign
+    + DivAssign
+    + 'static
+{
+    const ZERO: Self;
+    const ONE: Self;
+    const MAX: Self;
+    fn abs(self) -> Self;
+    fn sqrt(self) -> Self;
+    fn max(self, other: Self) -> Self;
+    fn to_f64(self) -> f64;
+}
+
+macro_rules! impl_real {
+    ($t:ty) => {
+        impl Real for $t {
+            const ZERO: Self = 0.0;
+            const ONE: Self = 1.0;
+            const MAX: Self = <$t>::MAX;
+            fn abs(self) -> Self {
+                <$t>::abs(self)
+            }
+            fn sqrt(self) -> Self {
+                <$t>::sqrt(self)
+            }
+            fn max(self, other: Self) -> Self {
+                <$t>::max(self, other)
+            }
+            fn to_f64(self) -> f64 {
+                self as f64
+            }
+        }
+    };
+}
+impl_real!(f32);
+impl_real!(f64);
+
+/// The per-sample group element that canonicalization applied, for a batch: each array holds
+/// `rows × H` entries (`H` = total hidden neurons), laid out like the parameters.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Transform<T> {
+    pub perm: Vec<i64>,
+    pub sign: Vec<i8>,
+    pub scale: Vec<T>,
+}
+
+/// A borrowed [`Transform`]: `rows × H` entries each, or `H` (one element for every row).
+#[derive(Debug, Clone, Copy)]
+pub struct TransformRef<'a, T> {
+    pub perm: &'a [i64],
+    pub sign: &'a [i8],
+    pub scale: &'a [T],
+}
+
+/// Where canonicalization writes the transform it applied (`rows × H` entries each).
+#[derive(Debug)]
+pub struct TransformMut<'a, T> {
+    pub perm: &'a mut [i64],
+    pub sign: &'a mut [i8],
+    pub scale: &'a mut [T],
+}
+
+impl<T: Real> Transform<T> {
+    /// The identity element for `rows` samples of a network with `hidden` hidden neurons in all.
+    pub fn identity(canon: &Canonicalizer, rows: usize) -> Transform<T> {
+        let h = canon.hidden_total;
+        let mut perm = Vec::with_capacity(rows * h);
+        for _ in 0..rows {
+            for layer in &canon.layers {
+                perm.extend(0..layer.m as i64);
+            }
+        }
+        Transform {
+            perm,
+            sign: vec![1; rows * h],
+            scale: vec![T::ONE; rows * h],
+        }
+    }
+
+    pub fn as_ref(&self) -> TransformRef<'_, T> {
+        TransformRef {
+            perm: &self.perm,
+            sign: &self.sign,
+            scale: &self.scale,
+        }
+    }
+
+    pub fn as_mut(&mut self) -> TransformMut<'_, T> {
+        TransformMut {
+            perm: &mut self.perm,
+            sign: &mut self.sign,
+            scale: &mut self.scale,
+        }
+    }
+}
+
+impl<'a, T> TransformMut<'a, T> {
+    /// Consecutive pieces of `len` entries (the last may be shorter).
+    fn split(self, len: usize) -> Vec<TransformMut<'a, T>> {
+        let len = len.max(1);
+        self.perm
+            .chunks_mut(len)
+            .zip(self.sign.chunks_mut(len))
+            .zip(self.scale.chunks_mut(len))
+            .map(|((perm, sign), scale)| TransformMut { perm, sign, scale })
+            .collect()
+    }
+}
+
+/// One hidden layer's place in the flat vector.
+#[derive(Debug, Clone)]
+struct Layer {
+    /// Inputs, neurons, and outputs of the next layer.
+    m_in: usize,
+    m: usize,
+    m_out: usize,
+    /// Offsets of the incoming weights, bias, outgoing weights and next bias.
+    w: usize,
+    b: usize,
+    w_next: usize,
+    b_next: usize,
+    /// Offset of this layer in a transform row.
+    t: usize,
+}
+
+/// Reusable per-thread buffers, so that the per-sample work allocates nothing.
+struct Scratch<T> {
+    values: Vec<T>,
+    perm: Vec<usize>,
+    inverse: Vec<usize>,
+    sign: Vec<i8>,
+    scale: Vec<T>,
+    dead: Vec<bool>,
+}
+
+/// The canonicalization map of one network: which symmetries to remove, and where each hidden
+/// layer lives in the flat vector. Build once, use on any number of batches.
+#[derive(Debug, Clone)]
+pub struct Canonicalizer {
+    activation: Activation,
+    remove: Symmetries,
+    layers: Vec<Layer>,
+    d: usize,
+    hidden_total: usize,
+    scratch_values: usize,
+    scratch_neurons: usize,
+}
+
+/// Rows per parallel task: enough tasks to balance the threads, few enough to amortise the
+/// per-task scratch.
+fn rows_per_task(rows: usize) -> usize {
+    (rows / (rayon::current_num_threads() * 8)).clamp(1, 64)
+}
+
+/// Finite-value check that the compiler can vectorise (no early exit).
+fn all_finite<T: Real>(xs: &[T]) -> bool {
+    xs.iter().fold(true, |ok, &x| ok & (x.abs() <= T::MAX))
+}
+
+/// Total order on finite values in which `-0.0 == 0.0`.
+fn cmp_values<T: Real>(a: T, b: T) -> Ordering {
+    a.partial_cmp(&b).unwrap_or(Ordering::Equal)
+}
+
+fn check_rows(len: usize, row_len: usize, d: usize, what: &str) -> Result<usize> {
+    if row_len < d {
+        return Err(Error::Shape(format!(
+            "{what}: rows of length {row_len} are shorter than the network's d = {d}"
+        )));
+    }
+    if row_len == 0 || len % row_len != 0 {
+        return Err(Error::Shape(format!(
+            "{what}: {len} values do not split into rows of length {row_len}"
+        )));
+    }
+    Ok(len / row_len)
+}
+
+impl Canonicalizer {
+    /// Removes every symmetry the activation has.
+    pub fn new(spec: &MlpSpec) -> Canonicalizer {
+        let remove = spec.activation.symmetries();
+        Self::build(spec, remove)
+    }
+
+    /// Removes only the symmetries in `remove`; asking for one the activation does not have is
+    /// an [`Error::Unsupported`].
+    pub fn with_symmetries(spec: &MlpSpec, remove: Symmetries) -> Result<Canonicalizer> {
+        let have = spec.activation.symmetries();
+        let asked = [
+            ("permutation", remove.permutation, have.permutation),
+            ("sign_flip", remove.sign_flip, have.sign_flip),
+            (
+                "positive_scaling",
+                remove.positive_scaling,
+                have.positive_scaling,
+            ),
+            ("sigmoid_flip", remove.sigmoid_flip, have.sigmoid_flip),
+        ];
+        for (name, want, has) in asked {
+            if want && !has {
+                return Err(Error::Unsupported(format!(
+                    "activation {:?} has no {name} symmetry",
+                    spec.activation.name()
+                )));
+            }
+        }
+        Ok(Self::build(spec, remove))
+    }
+
+    fn build(spec: &MlpSpec, remove: Symmetries) -> Canonicalizer {
+        let s = &spec.sizes;
+        let mut layers = Vec::with_capacity(spec.num_hidden());
+        let mut t = 0;
+        for l in 0..spec.num_hidden() {
+            layers.push(Layer {
+                m_in: s[l],
+                m: s[l + 1],
+                m_out: s[l + 2],
+                w: spec.weight_offset(l),
+                b: spec.bias_offset(l),
+                w_next: spec.weight_offset(l + 1),
+                b_next: spec.bias_offset(l + 1),
+                t,
+            });
+            t += s[l + 1];
+        }
+        let scratch_values = layers.iter().map(|l| l.m * l.m_out).max().unwrap_or(0);
+        let scratch_neurons = layers.iter().map(|l| l.m).max().unwrap_or(0);
+        Canonicalizer {
+            activation: spec.activation,
+            remove,
+            layers,
+            d: spec.num_params(),
+            hidden_total: t,
+            scratch_values,
+            scratch_neurons,
+        }
+    }
+
+    /// Number of network parameters `d`.
+    pub fn num_params(&self) -> usize {
+        self.d
+    }
+
+    /// Length `H` of one sample's transform (the number of hidden neurons).
+    pub fn transform_len(&self) -> usize {
+        self.hidden_total
+    }
+
+    /// The symmetries this map removes.
+    pub fn removes(&self) -> Symmetries {
+        self.remove
+    }
+
+    fn scratch<T: Real>(&self) -> Scratch<T> {
+        let m = self.scratch_neurons;
+        Scratch {
+            values: vec![T::ZERO; self.scratch_values],
+            perm: vec![0; m],
+            inverse: vec![0; m],
+            sign: vec![1; m],
+            scale: vec![T::ONE; m],
+            dead: vec![false; m],
+        }
+    }
+
+    fn check_transform_out<T>(&self, t: &TransformMut<'_, T>, rows: usize) -> Result<()> {
+        let want = rows * self.hidden_total;
+        if t.perm.len() != want || t.sign.len() != want || t.scale.len() != want {
+            return Err(Error::Shape(format!(
+                "transform buffers must hold {rows} x {} entries each, got {}, {} and {}",
+                self.hidden_total,
+                t.perm.len(),
+                t.sign.len(),
+                t.scale.len()
+            )));
+        }
+        Ok(())
+    }
+
+    /// Canonicalizes `rows × row_len` values of `input` into `output` (same length), optionally
+    /// recording the transform. A non-finite parameter is an [`Error::NonFinite`] naming the
+    /// first such row; `output` is then unspecified.
+    pub fn canonicalize_into<T: Real>(
+        &self,
+        input: &[T],
+        output: &mut [T],
+        row_len: usize,
+        transform: Option<TransformMut<'_, T>>,
+    ) -> Result<()> {
+        let rows = check_rows(input.len(), row_len, self.d, "theta")?;
+        if output.len() != input.len() {
+            return Err(Error::Shape(format!(
+                "output holds {} values, input {}",
+                output.len(),
+                input.len()
+            )));
+        }
+        self.run(output, row_len, rows, transform, |row, out| {
+            out.copy_from_slice(&input[row * row_len..(row + 1) * row_len]);
+        })
+    }
+
+    /// Canonicalizes `data` (`rows × row_len`) in place. Every row is checked first, so on an
+    /// error nothing has been changed.
+    pub fn canonicalize_in_place<T: Real>(
+        &self,
+        data: &mut [T],
+        row_len: usize,
+        transform: Option<TransformMut<'_, T>>,
+    ) -> Result<()> {
+        let rows = check_rows(data.len(), row_len, self.d, "theta")?;
+        let d = self.d;
+        let bad = data
+            .par_chunks(row_len)
+            .position_first(|row| !all_finite(&row[..d]));
+        if let Some(index) = bad {
+            return Err(Error::NonFinite {
+                what: "theta".into(),
+                index,
+            });
+        }
+        self.run(data, row_len, rows, transform, |_, _| {})
+    }
+
+    /// The parallel driver: `fill(row, out)` puts sample `row` into `out`, which is then
+    /// checked and canonicalized in place.
+    fn run<T: Real, F>(
+        &self,
+        data: &mut [T],
+        row_len: usize,
+        rows: usize,
+        transform: Option<TransformMut<'_, T>>,
+        fill: F,
+    ) -> Result<()>
+    where
+        F: Fn(usize, &mut [T]) + Sync,
+    {
+        if rows == 0 {
+            return Ok(());
+        }
+        let per_task = rows_per_task(rows);
+        let h = self.hidden_total;
+        let tasks: Vec<Option<TransformMut<'_, T>>> = match transform {
+            Some(t) => {
+                self.check_transform_out(&t, rows)?;
+                if h == 0 {
+                    (0..rows.div_ceil(per_task)).map(|_| None).collect()
+                } else {
+                    t.split(per_task * h).into_iter().map(Some).collect()
+                }
+            }
+            None => (0..rows.div_ceil(per_task)).map(|_| None).collect(),
+        };
+        let d = self.d;
+        let bad = data
+            .par_chunks_mut(per_task * row_len)
+            .zip(tasks)
+            .enumerate()
+            .filter_map(|(task, (chunk, mut t))| {
+                let mut scratch = self.scratch::<T>();
+                for (i, out) in chunk.chunks_mut(row_len).enumerate() {
+                    let row = task * per_task + i;
+                    fill(row, out);
+                    if !all_finite(&out[..d]) {
+                        return Some(row);
+                    }
+                    let rec = t.as_mut().map(|t| TransformMut {
+                        perm: &mut t.perm[i * h..(i + 1) * h],
+                        sign: &mut t.sign[i * h..(i + 1) * h],
+                        scale: &mut t.scale[i * h..(i + 1) * h],
+                    });
+                    self.canonicalize_row(&mut out[..d], &mut scratch, rec);
+                }
+                None
+            })
+            .min();
+        match bad {
+            Some(index) => Err(Error::NonFinite {
+                what: "theta".into(),
+                index,
+            }),
+            None => Ok(()),
+        }
+    }
+
+    /// One sample, in place (`x` holds exactly `d` finite values).
+    fn canonicalize_row<T: Real>(
+        &self,
+        x: &mut [T],
+        s: &mut Scratch<T>,
+        mut rec: Option<TransformMut<'_, T>>,
+    ) {
+        let flips = self.remove.sign_flip || self.remove.sigmoid_flip;
+        let sigmoid = self.activation == Activation::Sigmoid;
+        for layer in &self.layers {
+            let m = layer.m;
+            for j in 0..m {
+                let live = incoming_amax(x, layer, j) > T::ZERO;
+                s.dead[j] = !live;
+                let r = if self.remove.positive_scaling && live {
+                    incoming_norm(x, layer, j)
+                } else {
+                    T::ONE
+                };
+                scale_neuron(x, layer, j, r);
+                let sign = if flips {
+                    first_nonzero_sign(x, layer, j)
+                } else {
+                    1
+                };
+                if sign < 0 {
+                    flip_neuron(x, layer, j, sigmoid);
+                }
+                s.scale[j] = r;
+                s.sign[j] = sign;
+            }
+            let perm = &mut s.perm[..m];
+            for (k, p) in perm.iter_mut().enumerate() {
+                *p = k;
+            }
+            if self.remove.permutation {
+                let dead = &s.dead[..m];
+                perm.sort_unstable_by(|&a, &b| {
+                    dead[a]
+                        .cmp(&dead[b])
+                        .then_with(|| compare_neurons(x, layer, a, b))
+                        .then(a.cmp(&b))
+                });
+                gather(x, layer, perm, &mut s.values);
+            }
+            if let Some(t) = rec.as_mut() {
+                for (k, &j) in perm.iter().enumerate() {
+                    t.perm[layer.t + k] = j as i64;
+                    t.sign[layer.t + k] = s.sign[j];
+                    t.scale[layer.t + k] = s.scale[j];
+                }
+            }
+        }
+    }
+
+    /// Checks that every row of `t` is an element of this activation's group: permutations of
+    /// each layer, signs ±1 (−1 only with a sign or sigmoid flip), finite positive scales (≠ 1
+    /// only with positive scaling). Returns the number of rows in `t`.
+    fn check_transform<T: Real>(&self, t: &TransformRef<'_, T>) -> Result<usize> {
+        let h = self.hidden_total;
+        let n = t.perm.len();
+        if t.sign.len() != n || t.scale.len() != n || (h == 0 && n != 0) || (h > 0 && n % h != 0) {
+            return Err(Error::Shape(format!(
+                "transform arrays must hold rows of {h} entries each, got {}, {} and {} entries",
+                t.perm.len(),
+                t.sign.len(),
+                t.scale.len()
+            )));
+        }
+        let rows = n.checked_div(h).unwrap_or(0);
+        let sym = self.activation.symmetries();
+        let flips = sym.sign_flip || sym.sigmoid_flip;
+        let act = self.activation.name();
+        let bad = (0..rows).into_par_iter().find_map_first(|row| {
+            let mut seen = vec![false; self.scratch_neurons];
+            for (l, layer) in self.layers.iter().enumerate() {
+                let at = row * h + layer.t;
+                seen[..layer.m].fill(false);
+                for k in 0..layer.m {
+                    let p = t.perm[at + k];
+                    if p < 0 || p as usize >= layer.m || seen[p as usize] {
+                        return Some(Error::Value(format!(
+                            "transform row {row}, hidden layer {l}: the permutation {:?} is \
+                             not a permutation of 0..{}",
+                            &t.perm[at..at + layer.m],
+                            layer.m
+                        )));
+                    }
+                    seen[p as usize] = true;
+                    let sign = t.sign[at + k];
+                    if sign != 1 && sign != -1 {
+                        return Some(Error::Value(format!(
+                            "transform row {row}, hidden layer {l}, neuron {k}: sign {sign} is \
+                             not +1 or -1"
+                        )));
+                    }
+                    if sign == -1 && !flips {
+                        return Some(Error::Unsupported(format!(
+                            "transform row {row}, hidden layer {l}, neuron {k}: a sign flip, \
+                             which activation {act:?} does not have"
+                        )));
+                    }
+                    let c = t.scale[at + k];
+                    if !(c > T::ZERO && c <= T::MAX) {
+                        return Some(Error::Value(format!(
+                            "transform row {row}, hidden layer {l}, neuron {k}: scale {} is \
+                             not positive and finite",
+                            c.to_f64()
+                        )));
+                    }
+                    if c != T::ONE && !sym.positive_scaling {
+                        return Some(Error::Unsupported(format!(
+                            "transform row {row}, hidden layer {l}, neuron {k}: scale {}, but \
+                             activation {act:?} has no positive scaling",
+                            c.to_f64()
+                        )));
+                    }
+                }
+            }
+            None
+        });
+        match bad {
+            Some(e) => Err(e),
+            None => Ok(rows),
+        }
+    }
+
+    /// Applies transform `t` to `data` (`rows × row_len`) in place: row `i` gets row `i` of
+    /// `t`, or its only row. `apply(θ, T(θ))` equals `canonicalize(θ)` bit for bit. The
+    /// transform is checked first, so on an error nothing has been changed.
+    pub fn apply<T: Real>(
+        &self,
+        data: &mut [T],
+        row_len: usize,
+        t: TransformRef<'_, T>,
+    ) -> Result<()> {
+        self.transform(data, row_len, t, false)
+    }
+
+    /// Undoes [`Canonicalizer::apply`]: `invert(apply(θ, t), t) == θ` (exactly for
+    /// permutations and signs, to rounding for scales and the sigmoid flip).
+    pub fn invert<T: Real>(
+        &self,
+        data: &mut [T],
+        row_len: usize,
+        t: TransformRef<'_, T>,
+    ) -> Result<()> {
+        self.transform(data, row_len, t, true)
+    }
+
+    fn transform<T: Real>(
+        &self,
+        data: &mut [T],
+        row_len: usize,
+        t: TransformRef<'_, T>,
+        inverse: bool,
+    ) -> Result<()> {
+        let rows = check_rows(data.len(), row_len, self.d, "theta")?;
+        let t_rows = self.check_transform(&t)?;
+        let h = self.hidden_total;
+        if h == 0 {
+            return Ok(());
+        }
+        if t_rows != rows && t_rows != 1 {
+            return Err(Error::Shape(format!(
+                "the transform has {t_rows} rows but theta has {rows} (they must match, or the \
+                 transform must have one row)"
+            )));
+        }
+        let per_task = rows_per_task(rows);
+        let sigmoid = self.activation == Activation::Sigmoid;
+        data.par_chunks_mut(per_task * row_len)
+            .enumerate()
+            .for_each(|(task, chunk)| {
+                let mut s = self.scratch::<T>();
+                for (i, out) in chunk.chunks_mut(row_len).enumerate() {
+                    let row = if t_rows == 1 { 0 } else { task * per_task + i };
+                    let at = row * h;
+                    let tr = TransformRef {
+                        perm: &t.perm[at..at + h],
+                        sign: &t.sign[at..at + h],
+                        scale: &t.scale[at..at + h],
+                    };
+                    if inverse {
+                        self.invert_row(&mut out[..self.d], &mut s, tr, sigmoid);
+                    } else {
+                        self.apply_row(&mut out[..self.d], &mut s, tr, sigmoid);
+                    }
+                }
+            });
+        Ok(())
+    }
+
+    fn apply_row<T: Real>(
+        &self,
+        x: &mut [T],
+        s: &mut Scratch<T>,
+        t: TransformRef<'_, T>,
+        sigmoid: bool,
+    ) {
+        for layer in &self.layers {
+            let m = layer.m;
+            let perm = &mut s.perm[..m];
+            for (k, (p, &tp)) in perm.iter_mut().zip(&t.perm[layer.t..]).enumerate() {
+                *p = tp as usize;
+                s.inverse[*p] = k;
+            }
+            // Original order, as canonicalization does it (the sigmoid's bias sums round alike).
+            for j in 0..m {
+                let k = s.inverse[j];
+                scale_neuron(x, layer, j, t.scale[layer.t + k]);
+                if t.sign[layer.t + k] < 0 {
+                    flip_neuron(x, layer, j, sigmoid);
+                }
+            }
+            gather(x, layer, perm, &mut s.values);
+        }
+    }
+
+    fn invert_row<T: Real>(
+        &self,
+        x: &mut [T],
+        s: &mut Scratch<T>,
+        t: TransformRef<'_, T>,
+        sigmoid: bool,
+    ) {
+        for layer in self.layers.iter().rev() {
+            let m = layer.m;
+            let perm = &mut s.perm[..m];
+            for (p, &tp) in perm.iter_mut().zip(&t.perm[layer.t..]) {
+                *p = tp as usize;
+            }
+            scatter(x, layer, perm, &mut s.values);
+            // Neuron perm[k] now sits at its original place; undo its flip, then its scale.
+            for (k, &j) in perm.iter().enumerate() {
+                if t.sign[layer.t + k] < 0 {
+                    unflip_neuron(x, layer, j, sigmoid);
+                }
+                unscale_neuron(x, layer, j, t.scale[layer.t + k]);
+            }
+        }
+    }
+}
+
+/// Largest absolute value among neuron `j`'s incoming weights and bias (0 for a dead neuron).
+fn incoming_amax<T: Real>(x: &[T], l: &Layer, j: usize) -> T {
+    let mut a = x[l.b + j].abs();
+    for i in 0..l.m_in {
+        a = a.max(x[l.w + i * l.m + j].abs());
+    }
+    a
+}
+
+/// `‖(incoming, bias)‖₂` without overflow or underflow (scaled by the largest entry).
+fn incoming_norm<T: Real>(x: &[T], l: &Layer, j: usize) -> T {
+    let a = incoming_amax(x, l, j);
+    let q = x[l.b + j] / a;
+    let mut sum = q * q;
+    for i in 0..l.m_in {
+        let q = x[l.w + i * l.m + j] / a;
+        sum += q * q;
+    }
+    a * sum.sqrt()
+}
+
+/// Step 1: incoming weights and bias divided by `r`, outgoing weights multiplied by it.
+fn scale_neuron<T: Real>(x: &mut [T], l: &Layer, j: usize, r: T) {
+    if r == T::ONE {
+        return;
+    }
+    for i in 0..l.m_in {
+        x[l.w + i * l.m + j] /= r;
+    }
+    x[l.b + j] /= r;
+    for v in &mut x[l.w_next + j * l.m_out..][..l.m_out] {
+        *v *= r;
+    }
+}
+
+fn unscale_neuron<T: Real>(x: &mut [T], l: &Layer, j: usize, r: T) {
+    if r == T::ONE {
+        return;
+    }
+    for i in 0..l.m_in {
+        x[l.w + i * l.m + j] *= r;
+    }
+    x[l.b + j] *= r;
+    for v in &mut x[l.w_next + j * l.m_out..][..l.m_out] {
+        *v /= r;
+    }
+}
+
+/// Step 2's choice: the sign of the first nonzero of (bias, incoming..., outgoing...), or +1.
+fn first_nonzero_sign<T: Real>(x: &[T], l: &Layer, j: usize) -> i8 {
+    let incoming = (0..l.m_in).map(|i| x[l.w + i * l.m + j]);
+    let outgoing = x[l.w_next + j * l.m_out..][..l.m_out].iter().copied();
+    std::iter::once(x[l.b + j])
+        .chain(incoming)
+        .chain(outgoing)
+        .find(|&v| v != T::ZERO)
+        .map_or(1, |v| if v < T::ZERO { -1 } else { 1 })
+}
+
+/// Negates neuron `j`; the sigmoid flip also adds its old outgoing weights to the next bias.
+fn flip_neuron<T: Real>(x: &mut [T], l: &Layer, j: usize, sigmoid: bool) {
+    for i in 0..l.m_in {
+        x[l.w + i * l.m + j] = -x[l.w + i * l.m + j];
+    }
+    x[l.b + j] = -x[l.b + j];
+    let out = l.w_next + j * l.m_out;
+    for k in 0..l.m_out {
+        let v = x[out + k];
+        if sigmoid {
+            x[l.b_next + k] += v;
+        }
+        x[out + k] = -v;
+    }
+}
+
+fn unflip_neuron<T: Real>(x: &mut [T], l: &Layer, j: usize, sigmoid: bool) {
+    for i in 0..l.m_in {
+        x[l.w + i * l.m + j] = -x[l.w + i * l.m + j];
+    }
+    x[l.b + j] = -x[l.b + j];
+    let out = l.w_next + j * l.m_out;
+    for k in 0..l.m_out {
+        let v = -x[out + k];
+        if sigmoid {
+            x[l.b_next + k] -= v;
+        }
+        x[out + k] = v;
+    }
+}
+
+/// Step 3's key without the dead flag: (bias, incoming..., outgoing...) lexicographically.
+fn compare_neurons<T: Real>(x: &[T], l: &Layer, a: usize, b: usize) -> Ordering {
+    let first = cmp_values(x[l.b + a], x[l.b + b]);
+    if first != Ordering::Equal {
+        return first;
+    }
+    for i in 0..l.m_in {
+        let row = l.w + i * l.m;
+        let o = cmp_values(x[row + a], x[row + b]);
+        if o != Ordering::Equal {
+            return o;
+        }
+    }
+    let (ra, rb) = (l.w_next + a * l.m_out, l.w_next + b * l.m_out);
+    for k in 0..l.m_out {
+        let o = cmp_values(x[ra + k], x[rb + k]);
+        if o != Ordering::Equal {
+            return o;
+        }
+    }
+    Ordering::Equal
+}
+
+/// Moves neuron `perm[k]` to position `k`: columns of the incoming weights, the bias, rows of
+/// the outgoing weights.
+fn gather<T: Real>(x: &mut [T], l: &Layer, perm: &[usize], tmp: &mut [T]) {
+    if perm.iter().enumerate().all(|(k, &p)| k == p) {
+        return;
+    }
+    let m = l.m;
+    for i in 0..=l.m_in {
+        // Rows of W (i < m_in) and the bias (i == m_in), all of length m.
+        let at = if i < l.m_in { l.w + i * m } else { l.b };
+        let row = &mut x[at..at + m];
+        tmp[..m].copy_from_slice(row);
+        for (v, &p) in row.iter_mut().zip(perm) {
+            *v = tmp[p];
+        }
+    }
+    let n = l.m_out;
+    let block = &mut x[l.w_next..l.w_next + m * n];
+    tmp[..m * n].copy_from_slice(block);
+    for (dst, &p) in block.chunks_exact_mut(n).zip(perm) {
+        dst.copy_from_slice(&tmp[p * n..(p + 1) * n]);
+    }
+}
+
+/// Inverse of [`gather`]: moves the neuron at position `k` back to position `perm[k]`.
+fn scatter<T: Real>(x: &mut [T], l: &Layer, perm: &[usize], tmp: &mut [T]) {
+    if perm.iter().enumerate().all(|(k, &p)| k == p) {
+        return;
+    }
+    let m = l.m;
+    for i in 0..=l.m_in {
+        let at = if i < l.m_in { l.w + i * m } else { l.b };
+        let row = &mut x[at..at + m];
+        tmp[..m].copy_from_slice(row);
+        for (k, &p) in perm.iter().enumerate() {
+            row[p] = tmp[k];
+        }
+    }
+    let n = l.m_out;
+    let block = &mut x[l.w_next..l.w_next + m * n];
+    tmp[..m * n].copy_from_slice(block);
+    for (k, &p) in perm.iter().enumerate() {
+        block[p * n..(p + 1) * n].copy_from_slice(&tmp[k * n..(k + 1) * n]);
+    }
+}
+
+/// Canonicalizes a batch of flat vectors (`len` a multiple of `d`) into a new vector.
+pub fn canonicalize<T: Real>(spec: &MlpSpec, theta: &[T]) -> Result<Vec<T>> {
+    let canon = Canonicalizer::new(spec);
+    let mut out = vec![T::ZERO; theta.len()];
+    canon.canonicalize_into(theta, &mut out, canon.d, None)?;
+    Ok(out)
+}
+
+/// Like [`canonicalize`], also returning the transform that maps `theta` to the result.
+pub fn canonicalize_with_transform<T: Real>(
+    spec: &MlpSpec,
+    theta: &[T],
+) -> Result<(Vec<T>, Transform<T>)> {
+    let canon = Canonicalizer::new(spec);
+    let rows = check_rows(theta.len(), canon.d, canon.d, "theta")?;
+    let mut out = vec![T::ZERO; theta.len()];
+    let mut t = Transform::identity(&canon, rows);
+    canon.canonicalize_into(theta, &mut out, canon.d, Some(t.as_mut()))?;
+    Ok((out, t))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// splitmix64: a seeded source with no dependency.
+    struct Rng(u64);
+    impl Rng {
+        fn next_u64(&mut self) -> u64 {
+            self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+            let mut z = self.0;
+            z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+            z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+            z ^ (z >> 31)
+        }
+        fn uniform(&mut self) -> f64 {
+            (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64
+        }
+        fn normal(&mut self) -> f64 {
+            let (u, v) = (self.uniform().max(1e-300), self.uniform());
+            (-2.0 * u.ln()).sqrt() * (2.0 * std::f64::consts::PI * v).cos()
+        }
+        fn below(&mut self, n: usize) -> usize {
+            (self.next_u64() % n as u64) as usize
+        }
+    }
+
+    fn act(a: Activation, z: f64) -> f64 {
+        match a {
+            Activation::Tanh => z.tanh(),
+            Activation::Relu => z.max(0.0),
+            Activation::LeakyRelu => {
+                if z > 0.0 {
+                    z
+                } else {
+                    0.01 * z
+                }
+            }
+            Activation::Sigmoid => 1.0 / (1.0 + (-z).exp()),
+            Activation::Sin => z.sin(),
+            Activation::Silu => z / (1.0 + (-z).exp()),
+            // Any odd-free smooth function will do for the permutation-only check.
+            Activation::Gelu => z * 0.5 * (1.0 + (z / 2f64.sqrt()).tanh()),
+            Activation::Identity => z,
+        }
+    }
+
+    fn forward(spec: &MlpSpec, theta: &[f64], x: &[f64]) -> Vec<f64> {
+        let mut h = x.to_vec();
+        for l in 0..spec.num_layers() {
+            let (a, b) = (spec.sizes[l], spec.sizes[l + 1]);
+            let (w, bias) = (spec.weight_offset(l), spec.bias_offset(l));
+            let mut z: Vec<f64> = (0..b).map(|j| theta[bias + j]).collect();
+            for i in 0..a {
+                for j in 0..b {
+                    z[j] += h[i] * theta[w + i * b + j];
+                }
+            }
+            if l + 1 < spec.num_layers() {
+                z.iter_mut().for_each(|v| *v = act(spec.activation, *v));
+            }
+            h = z;
+        }
+        h
+    }
+
+    fn random_theta(rng: &mut Rng, d: usize) -> Vec<f64> {
+        (0..d).map(|_| rng.normal()).collect()
+    }
+
+    /// A random element of the activation's group, as a transform (one row).
+    fn random_element(rng: &mut Rng, spec: &MlpSpec) -> Transform<f64> {
+        let sym = spec.activation.symmetries();
+        let mut t = Transform::identity(&Canonicalizer::new(spec), 1);
+        let mut at = 0;
+        for &m in &spec.sizes[1..spec.sizes.len() - 1] {
+            let perm = &mut t.perm[at..at + m];
+            for k in (1..m).rev() {
+                perm.swap(k, rng.below(k + 1));
+            }
+            for k in at..at + m {
+                if sym.sign_flip || sym.sigmoid_flip {
+                    t.sign[k] = if rng.uniform() < 0.5 { -1 } else { 1 };
+                }
+                if sym.positive_scaling {
+                    t.scale[k] = (4.0 * rng.uniform() - 2.0).exp();
+                }
+            }
+            at += m;
+        }
+        t
+    }
+
+    fn close(a: &[f64], b: &[f64], rtol: f64) -> bool {
+        let scale = a.iter().fold(1.0f64, |m, v| m.max(v.abs()));
+        a.iter().zip(b).all(|(x, y)| (x - y).abs() <= rtol * scale)
+    }
+
+    fn specs() -> Vec<MlpSpec> {
+        let mut out = Vec::new();
+        for a in Activation::ALL {
+            for sizes in [
+                vec![2, 5, 1],
+                vec![3, 4, 6, 2],
+                vec![8, 16, 16, 16, 1],
+                vec![1, 1, 1],
+            ] {
+                out.push(MlpSpec::new(sizes, a).unwrap());
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn orbit_members_share_one_representative() {
+        let mut rng = Rng(1);
+        for spec in specs() {
+            let canon = Canonicalizer::new(&spec);
+            let d = spec.num_params();
+            let theta = random_theta(&mut rng, d);
+            let c = canonicalize(&spec, &theta).unwrap();
+            let exact = !spec.activation.symmetries().positive_scaling
+                && spec.activation != Activation::Sigmoid;
+            for _ in 0..5 {
+                let g = random_element(&mut rng, &spec);
+                let mut moved = theta.clone();
+                canon.apply(&mut moved, d, g.as_ref()).unwrap();
+                let cm = canonicalize(&spec, &moved).unwrap();
+                if exact {
+                    assert_eq!(c, cm, "{spec:?}");
+                } else {
+                    assert!(close(&c, &cm, 1e-12), "{spec:?}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn output_is_unchanged_and_the_map_is_idempotent() {
+        let mut rng = Rng(2);
+        for spec in specs() {
+            let d = spec.num_params();
+            let theta = random_theta(&mut rng, d);
+            let c = canonicalize(&spec, &theta).unwrap();
+            for _ in 0..4 {
+                let x: Vec<f64> = (0..spec.sizes[0]).map(|_| rng.normal()).collect();
+                let (y0, y1) = (forward(&spec, &theta, &x), forward(&spec, &c, &x));
+                assert!(close(&y0, &y1, 1e-10), "{spec:?}: {y0:?} vs {y1:?}");
+            }
+            let cc = canonicalize(&spec, &c).unwrap();
+            assert!(close(&c, &cc, 1e-13), "{spec:?}");
+        }
+    }
+
+    #[test]
+    fn transform_applies_bit_for_bit_and_inverts() {
+        let mut rng = Rng(3);
+        for spec in specs() {
+            let canon = Canonicalizer::new(&spec);
+            let d = spec.num_params();
+            let theta: Vec<f64> = (0..3).flat_map(|_| random_theta(&mut rng, d)).collect();
+            let (c, t) = canonicalize_with_transform(&spec, &theta).unwrap();
+            let mut applied = theta.clone();
+            canon.apply(&mut applied, d, t.as_ref()).unwrap();
+            assert_eq!(applied, c, "{spec:?}");
+            canon.invert(&mut applied, d, t.as_ref()).unwrap();
+            let exact = !spec.activation.symmetries().positive_scaling
+                && spec.activation != Activation::Sigmoid;
+            if exact {
+                assert_eq!(applied, theta, "{spec:?}");
+            } else {
+                assert!(close(&applied, &theta, 1e-13), "{spec:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn tanh_representative_has_positive_sorted_biases() {
+        let mut rng = Rng(4);
+        let spec = MlpSpec::new(vec![8, 16, 16, 16, 1], Activation::Tanh).unwrap();
+        let c = canonicalize(&spec, &random_theta(&mut rng, 705)).unwrap();
+        for l in 0..3 {
+            let b = &c[spec.bias_offset(l)..spec.bias_offset(l) + 16];
+            assert!(b.iter().all(|&v| v > 0.0));
+            assert!(b.windows(2).all(|w| w[0] <= w[1]));
+        }
+    }
+
+    #[test]
+    fn relu_representative_has_unit_incoming_norms() {
+        let mut rng = Rng(5);
+        let spec = MlpSpec::new(vec![3, 4, 5, 2], Activation::Relu).unwrap();
+        let c = canonicalize(&spec, &random_theta(&mut rng, spec.num_params())).unwrap();
+        for l in 0..2 {
+            let (m_in, m) = (spec.sizes[l], spec.sizes[l + 1]);
+            for j in 0..m {
+                let mut n = c[spec.bias_offset(l) + j].powi(2);
+                for i in 0..m_in {
+                    n += c[spec.weight_offset(l) + i * m + j].powi(2);
+                }
+                assert!((n.sqrt() - 1.0).abs() < 1e-14);
+            }
+        }
+    }
+
+    #[test]
+    fn zero_bias_defers_to_incoming_and_dead_neurons_sort_last() {
+        // sizes [1, 3, 1]: W0 (1x3), b0 (3), W1 (3x1), b1 (1).
+        let spec = MlpSpec::new(vec![1, 3, 1], Activation::Tanh).unwrap();
+        let theta = [
+            -2.0, 0.0, 0.5, // W0: neuron 0 has zero bias, neuron 1 is dead
+            0.0, 0.0, -1.0, // b0
+            1.0, -3.0, 2.0,  // W1
+            0.25, // b1
+        ];
+        let (c, t) = canonicalize_with_transform(&spec, &theta).unwrap();
+        // Neuron 0 flips (its first nonzero, the weight -2, must be positive): (0 | 2 | -1).
+        // Neuron 2 flips (bias -1): (1 | -0.5 | -2). Neuron 1 is dead: its outgoing -3 flips.
+        assert_eq!(
+            c,
+            vec![2.0, -0.5, 0.0, 0.0, 1.0, 0.0, -1.0, -2.0, 3.0, 0.25]
+        );
+        assert_eq!(t.perm, vec![0, 2, 1]);
+        assert_eq!(t.sign, vec![-1, -1, -1]);
+    }
+
+    #[test]
+    fn identical_neurons_tie_deterministically() {
+        let spec = MlpSpec::new(vec![1, 2, 1], Activation::Tanh).unwrap();
+        let theta = [0.5, 0.5, 1.0, 1.0, 2.0, 2.0, 0.0];
+        let (c, t) = canonicalize_with_transform(&spec, &theta).unwrap();
+        assert_eq!(c, theta.to_vec());
+        assert_eq!(t.perm, vec![0, 1]);
+    }
+
+    #[test]
+    fn sigmoid_flip_moves_outgoing_weights_into_the_next_bias() {
+        let spec = MlpSpec::new(vec![1, 1, 1], Activation::Sigmoid).unwrap();
+        // w = 1, b = -1, v = 2, c = 0.5; flipped: w = -1, b = 1, v = -2, c = 2.5.
+        let c = canonicalize(&spec, &[1.0, -1.0, 2.0, 0.5]).unwrap();
+        assert_eq!(c, vec![-1.0, 1.0, -2.0, 2.5]);
+    }
+
+    #[test]
+    fn float32_agrees_with_float64_for_exact_symmetries() {
+        let mut rng = Rng(6);
+        let spec = MlpSpec::new(vec![3, 6, 4, 2], Activation::Tanh).unwrap();
+        let theta32: Vec<f32> = (0..4 * spec.num_params())
+            .map(|_| rng.normal() as f32)
+            .collect();
+        let theta64: Vec<f64> = theta32.iter().map(|&v| v as f64).collect();
+        let c32 = canonicalize(&spec, &theta32).unwrap();
+        let c64 = canonicalize(&spec, &theta64).unwrap();
+        assert!(c32.iter().zip(&c64).all(|(&a, &b)| a as f64 == b));
+    }
+
+    #[test]
+    fn positions_keep_their_tail_and_in_place_matches() {
+        let mut rng = Rng(7);
+        let spec = MlpSpec::new(vec![2, 3, 1], Activation::Tanh).unwrap();
+        let canon = Canonicalizer::new(&spec);
+        let d = spec.num_params();
+        let mut data: Vec<f64> = (0..5 * (d + 1)).map(|_| rng.normal()).collect();
+        let mut out = vec![0.0; data.len()];
+        canon
+            .canonicalize_into(&data, &mut out, d + 1, None)
+            .unwrap();
+        for r in 0..5 {
+            assert_eq!(out[r * (d + 1) + d], data[r * (d + 1) + d]);
+            assert_eq!(
+                out[r * (d + 1)..r * (d + 1) + d],
+                canonicalize(&spec, &data[r * (d + 1)..r * (d + 1) + d]).unwrap()[..]
+            );
+        }
+        canon.canonicalize_in_place(&mut data, d + 1, None).unwrap();
+        assert_eq!(data, out);
+    }
+
+    #[test]
+    fn bad_input_is_refused_and_names_the_sample() {
+        let spec = MlpSpec::new(vec![2, 3, 1], Activation::Tanh).unwrap();
+        let canon = Canonicalizer::new(&spec);
+        let d = spec.num_params();
+        let mut data = vec![0.5; 4 * d];
+        data[2 * d + 3] = f64::NAN;
+        data[3 * d] = f64::INFINITY;
+        let err = canonicalize(&spec, &data).unwrap_err();
+        assert_eq!(
+            err,
+            Error::NonFinite {
+                what: "theta".into(),
+                index: 2
+            }
+        );
+        let before = data.clone();
+        assert!(canon.canonicalize_in_place(&mut data, d, None).is_err());
+        assert_eq!(
+            data.iter().map(|v| v.to_bits()).collect::<Vec<_>>(),
+            before.iter().map(|v| v.to_bits()).collect::<Vec<_>>()
+        );
+        assert!(matches!(
+            canonicalize(&spec, &[0.0; 7]),
+            Err(Error::Shape(_))
+        ));
+
+        let relu = MlpSpec::new(vec![2, 3, 1], Activation::Relu).unwrap();
+        let mut sym = Activation::Relu.symmetries();
+        sym.sign_flip = true;
+        assert!(matches!(
+            Canonicalizer::with_symmetries(&relu, sym),
+            Err(Error::Unsupported(_))
+        ));
+        let canon = Canonicalizer::new(&relu);
+        let mut t = Transform::<f64>::identity(&canon, 1);
+        t.sign[1] = -1;
+        let mut theta = vec![1.0; d];
+        assert!(matches!(
+            canon.apply(&mut theta, d, t.as_ref()),
+            Err(Error::Unsupported(_))
+        ));
+        t.sign[1] = 1;
+        t.perm[0] = 1;
+        assert!(matches!(
+            canon.apply(&mut theta, d, t.as_ref()),
+            Err(Error::Value(_))
+        ));
+        assert_eq!(theta, vec![1.0; d]);
+    }
+
+    #[test]
+    fn removing_only_permutations_leaves_signs_alone() {
+        let mut rng = Rng(8);
+        let spec = MlpSpec::new(vec![2, 4, 1], Activation::Tanh).unwrap();
+        let sym = Symmetries {
+            permutation: true,
+            sign_flip: false,
+            positive_scaling: false,
+            sigmoid_flip: false,
+        };
+        let canon = Canonicalizer::with_symmetries(&spec, sym).unwrap();
+        let theta = random_theta(&mut rng, spec.num_params());
+        let mut out = vec![0.0; theta.len()];
+        canon
+            .canonicalize_into(&theta, &mut out, theta.len(), None)
+            .unwrap();
+        let mut a: Vec<u64> = theta.iter().map(|v| v.to_bits()).collect();
+        let mut b: Vec<u64> = out.iter().map(|v| v.to_bits()).collect();
+        a.sort_unstable();
+        b.sort_unstable();
+        assert_eq!(a, b);
+        let bias = &out[spec.bias_offset(0)..spec.bias_offset(0) + 4];
+        assert!(bias.windows(2).all(|w| w[0] <= w[1]));
+    }
+}
