@@ -35,12 +35,17 @@
 //! performs steps 1–3 with the recorded values (bit for bit what canonicalization did);
 //! inverting it undoes them from the last layer back.
 //!
+//! # Cost
+//! One pass per sample: each layer's decisions read the original sample (and the previous
+//! layer's reordered rows, kept in a small per-thread buffer), and every value is written to
+//! the output once, so a batch costs about as much as copying it.
+//!
 //! Batches are slices of `rows × row_len` values (C order); only the first `d` values of a row are
 //! network parameters, the rest (such as a regression position's `log σ`) are copied unchanged.
 
 use std::cmp::Ordering;
 use std::fmt::Debug;
-use std::ops::{AddAssign, Div, DivAssign, Mul, MulAssign, Neg, SubAssign};
+use std::ops::{AddAssign, Div, Mul, Neg, SubAssign};
 
 use rayon::prelude::*;
 
@@ -59,13 +64,12 @@ pub trait Real:
     + Div<Output = Self>
     + AddAssign
     + SubAssign
-    + MulAssign
-    + DivAssign
     + 'static
 {
     const ZERO: Self;
     const ONE: Self;
     const MAX: Self;
+    const INFINITY: Self;
     fn abs(self) -> Self;
     fn sqrt(self) -> Self;
     fn max(self, other: Self) -> Self;
@@ -78,6 +82,7 @@ macro_rules! impl_real {
             const ZERO: Self = 0.0;
             const ONE: Self = 1.0;
             const MAX: Self = <$t>::MAX;
+            const INFINITY: Self = <$t>::INFINITY;
             fn abs(self) -> Self {
                 <$t>::abs(self)
             }
@@ -122,7 +127,7 @@ pub struct TransformMut<'a, T> {
 }
 
 impl<T: Real> Transform<T> {
-    /// The identity element for `rows` samples of a network with `hidden` hidden neurons in all.
+    /// The identity element for `rows` samples of `canon`'s network.
     pub fn identity(canon: &Canonicalizer, rows: usize) -> Transform<T> {
         let h = canon.hidden_total;
         let mut perm = Vec::with_capacity(rows * h);
@@ -166,32 +171,58 @@ impl<'a, T> TransformMut<'a, T> {
             .map(|((perm, sign), scale)| TransformMut { perm, sign, scale })
             .collect()
     }
+
+    /// Row `i` of a piece holding rows of `h` entries.
+    fn row(&mut self, i: usize, h: usize) -> TransformMut<'_, T> {
+        TransformMut {
+            perm: &mut self.perm[i * h..(i + 1) * h],
+            sign: &mut self.sign[i * h..(i + 1) * h],
+            scale: &mut self.scale[i * h..(i + 1) * h],
+        }
+    }
 }
 
-/// One hidden layer's place in the flat vector.
+/// One hidden layer's place in the flat vector. The incoming block (weights, then bias) is
+/// `(m_in + 1) × m` values from `w`; the next layer's block is `(m + 1) × m_out` from `w_next`.
 #[derive(Debug, Clone)]
 struct Layer {
-    /// Inputs, neurons, and outputs of the next layer.
     m_in: usize,
     m: usize,
     m_out: usize,
-    /// Offsets of the incoming weights, bias, outgoing weights and next bias.
     w: usize,
-    b: usize,
     w_next: usize,
     b_next: usize,
     /// Offset of this layer in a transform row.
     t: usize,
 }
 
+impl Layer {
+    fn incoming_len(&self) -> usize {
+        (self.m_in + 1) * self.m
+    }
+
+    fn next_len(&self) -> usize {
+        (self.m + 1) * self.m_out
+    }
+}
+
+/// One layer's group element, indexed by original neuron (`perm` by canonical position).
+struct Decisions<T> {
+    perm: Vec<usize>,
+    sign: Vec<T>,
+    scale: Vec<T>,
+    /// Sort key: the fixed bias, or +inf for a dead neuron.
+    key: Vec<T>,
+}
+
 /// Reusable per-thread buffers, so that the per-sample work allocates nothing.
 struct Scratch<T> {
-    values: Vec<T>,
-    perm: Vec<usize>,
-    inverse: Vec<usize>,
-    sign: Vec<i8>,
-    scale: Vec<T>,
-    dead: Vec<bool>,
+    /// A copy of the sample, for the in-place entry points.
+    row: Vec<T>,
+    /// Two layer blocks: the current layer's reordered incoming rows, and the next one's.
+    a: Vec<T>,
+    b: Vec<T>,
+    dec: Decisions<T>,
 }
 
 /// The canonicalization map of one network: which symmetries to remove, and where each hidden
@@ -203,8 +234,8 @@ pub struct Canonicalizer {
     layers: Vec<Layer>,
     d: usize,
     hidden_total: usize,
-    scratch_values: usize,
-    scratch_neurons: usize,
+    block: usize,
+    widest: usize,
 }
 
 /// Rows per parallel task: enough tasks to balance the threads, few enough to amortise the
@@ -218,7 +249,7 @@ fn all_finite<T: Real>(xs: &[T]) -> bool {
     xs.iter().fold(true, |ok, &x| ok & (x.abs() <= T::MAX))
 }
 
-/// Total order on finite values in which `-0.0 == 0.0`.
+/// Total order on finite values (and +inf, the dead key) in which `-0.0 == 0.0`.
 fn cmp_values<T: Real>(a: T, b: T) -> Ordering {
     a.partial_cmp(&b).unwrap_or(Ordering::Equal)
 }
@@ -279,23 +310,26 @@ impl Canonicalizer {
                 m: s[l + 1],
                 m_out: s[l + 2],
                 w: spec.weight_offset(l),
-                b: spec.bias_offset(l),
                 w_next: spec.weight_offset(l + 1),
                 b_next: spec.bias_offset(l + 1),
                 t,
             });
             t += s[l + 1];
         }
-        let scratch_values = layers.iter().map(|l| l.m * l.m_out).max().unwrap_or(0);
-        let scratch_neurons = layers.iter().map(|l| l.m).max().unwrap_or(0);
+        let block = layers
+            .iter()
+            .map(|l| l.incoming_len().max(l.next_len()))
+            .max()
+            .unwrap_or(0);
+        let widest = layers.iter().map(|l| l.m).max().unwrap_or(0);
         Canonicalizer {
             activation: spec.activation,
             remove,
             layers,
             d: spec.num_params(),
             hidden_total: t,
-            scratch_values,
-            scratch_neurons,
+            block,
+            widest,
         }
     }
 
@@ -314,30 +348,19 @@ impl Canonicalizer {
         self.remove
     }
 
-    fn scratch<T: Real>(&self) -> Scratch<T> {
-        let m = self.scratch_neurons;
+    fn scratch<T: Real>(&self, with_row: bool) -> Scratch<T> {
+        let m = self.widest;
         Scratch {
-            values: vec![T::ZERO; self.scratch_values],
-            perm: vec![0; m],
-            inverse: vec![0; m],
-            sign: vec![1; m],
-            scale: vec![T::ONE; m],
-            dead: vec![false; m],
+            row: vec![T::ZERO; if with_row { self.d } else { 0 }],
+            a: vec![T::ZERO; self.block],
+            b: vec![T::ZERO; self.block],
+            dec: Decisions {
+                perm: (0..m).collect(),
+                sign: vec![T::ONE; m],
+                scale: vec![T::ONE; m],
+                key: vec![T::ZERO; m],
+            },
         }
-    }
-
-    fn check_transform_out<T>(&self, t: &TransformMut<'_, T>, rows: usize) -> Result<()> {
-        let want = rows * self.hidden_total;
-        if t.perm.len() != want || t.sign.len() != want || t.scale.len() != want {
-            return Err(Error::Shape(format!(
-                "transform buffers must hold {rows} x {} entries each, got {}, {} and {}",
-                self.hidden_total,
-                t.perm.len(),
-                t.sign.len(),
-                t.scale.len()
-            )));
-        }
-        Ok(())
     }
 
     /// Canonicalizes `rows × row_len` values of `input` into `output` (same length), optionally
@@ -358,9 +381,7 @@ impl Canonicalizer {
                 input.len()
             )));
         }
-        self.run(output, row_len, rows, transform, |row, out| {
-            out.copy_from_slice(&input[row * row_len..(row + 1) * row_len]);
-        })
+        self.run(Some(input), output, row_len, rows, transform)
     }
 
     /// Canonicalizes `data` (`rows × row_len`) in place. Every row is checked first, so on an
@@ -382,57 +403,81 @@ impl Canonicalizer {
                 index,
             });
         }
-        self.run(data, row_len, rows, transform, |_, _| {})
+        self.run(None, data, row_len, rows, transform)
     }
 
-    /// The parallel driver: `fill(row, out)` puts sample `row` into `out`, which is then
-    /// checked and canonicalized in place.
-    fn run<T: Real, F>(
+    /// The parallel driver: each sample comes from `input` (or, in place, from `data` itself)
+    /// and is written canonical into `data`.
+    fn run<T: Real>(
         &self,
+        input: Option<&[T]>,
         data: &mut [T],
         row_len: usize,
         rows: usize,
         transform: Option<TransformMut<'_, T>>,
-        fill: F,
-    ) -> Result<()>
-    where
-        F: Fn(usize, &mut [T]) + Sync,
-    {
+    ) -> Result<()> {
         if rows == 0 {
             return Ok(());
         }
         let per_task = rows_per_task(rows);
+        let tasks = rows.div_ceil(per_task);
         let h = self.hidden_total;
-        let tasks: Vec<Option<TransformMut<'_, T>>> = match transform {
-            Some(t) => {
-                self.check_transform_out(&t, rows)?;
-                if h == 0 {
-                    (0..rows.div_ceil(per_task)).map(|_| None).collect()
-                } else {
-                    t.split(per_task * h).into_iter().map(Some).collect()
+        let pieces: Vec<Option<TransformMut<'_, T>>> = match transform {
+            Some(t) if h > 0 => {
+                let want = rows * h;
+                if t.perm.len() != want || t.sign.len() != want || t.scale.len() != want {
+                    return Err(Error::Shape(format!(
+                        "transform buffers must hold {rows} x {h} entries each, got {}, {} and {}",
+                        t.perm.len(),
+                        t.sign.len(),
+                        t.scale.len()
+                    )));
                 }
+                t.split(per_task * h).into_iter().map(Some).collect()
             }
-            None => (0..rows.div_ceil(per_task)).map(|_| None).collect(),
+            _ => (0..tasks).map(|_| None).collect(),
         };
         let d = self.d;
         let bad = data
             .par_chunks_mut(per_task * row_len)
-            .zip(tasks)
+            .zip(pieces)
             .enumerate()
-            .filter_map(|(task, (chunk, mut t))| {
-                let mut scratch = self.scratch::<T>();
+            .filter_map(|(task, (chunk, mut piece))| {
+                let mut s = self.scratch::<T>(input.is_none());
                 for (i, out) in chunk.chunks_mut(row_len).enumerate() {
                     let row = task * per_task + i;
-                    fill(row, out);
-                    if !all_finite(&out[..d]) {
+                    let src: &[T] = match input {
+                        Some(input) => {
+                            let src = &input[row * row_len..(row + 1) * row_len];
+                            out[d..].copy_from_slice(&src[d..]);
+                            &src[..d]
+                        }
+                        None => {
+                            s.row.copy_from_slice(&out[..d]);
+                            &s.row
+                        }
+                    };
+                    if !all_finite(src) {
                         return Some(row);
                     }
-                    let rec = t.as_mut().map(|t| TransformMut {
-                        perm: &mut t.perm[i * h..(i + 1) * h],
-                        sign: &mut t.sign[i * h..(i + 1) * h],
-                        scale: &mut t.scale[i * h..(i + 1) * h],
-                    });
-                    self.canonicalize_row(&mut out[..d], &mut scratch, rec);
+                    let mut rec = piece.as_mut().map(|p| p.row(i, h));
+                    self.pass(
+                        src,
+                        &mut out[..d],
+                        &mut s.a,
+                        &mut s.b,
+                        &mut s.dec,
+                        |l, inc, wout, dec| {
+                            self.decide(l, inc, wout, dec);
+                            if let Some(t) = rec.as_mut() {
+                                for (k, &j) in dec.perm[..l.m].iter().enumerate() {
+                                    t.perm[l.t + k] = j as i64;
+                                    t.sign[l.t + k] = if dec.sign[j] < T::ZERO { -1 } else { 1 };
+                                    t.scale[l.t + k] = dec.scale[j];
+                                }
+                            }
+                        },
+                    );
                 }
                 None
             })
@@ -446,58 +491,93 @@ impl Canonicalizer {
         }
     }
 
-    /// One sample, in place (`x` holds exactly `d` finite values).
-    fn canonicalize_row<T: Real>(
+    /// One sample: `src` (the original `d` values) is written transformed into `x`, layer by
+    /// layer; `decide` fills in each layer's group element from its incoming block (rows
+    /// already reordered by the previous layer) and its original outgoing weights.
+    fn pass<T: Real, F>(
         &self,
+        src: &[T],
         x: &mut [T],
-        s: &mut Scratch<T>,
-        mut rec: Option<TransformMut<'_, T>>,
-    ) {
-        let flips = self.remove.sign_flip || self.remove.sigmoid_flip;
+        a: &mut Vec<T>,
+        b: &mut Vec<T>,
+        dec: &mut Decisions<T>,
+        mut decide: F,
+    ) where
+        F: FnMut(&Layer, &[T], &[T], &mut Decisions<T>),
+    {
+        if self.layers.is_empty() {
+            x.copy_from_slice(src);
+            return;
+        }
         let sigmoid = self.activation == Activation::Sigmoid;
-        for layer in &self.layers {
-            let m = layer.m;
-            for j in 0..m {
-                let live = incoming_amax(x, layer, j) > T::ZERO;
-                s.dead[j] = !live;
-                let r = if self.remove.positive_scaling && live {
-                    incoming_norm(x, layer, j)
-                } else {
-                    T::ONE
-                };
-                scale_neuron(x, layer, j, r);
-                let sign = if flips {
-                    first_nonzero_sign(x, layer, j)
-                } else {
-                    1
-                };
-                if sign < 0 {
-                    flip_neuron(x, layer, j, sigmoid);
+        let last = self.layers.len() - 1;
+        let (mut cur, mut nxt) = (a, b);
+        for (li, l) in self.layers.iter().enumerate() {
+            let inc: &[T] = if li == 0 {
+                &src[l.w..l.w + l.incoming_len()]
+            } else {
+                &cur[..l.incoming_len()]
+            };
+            let wout = &src[l.w_next..l.b_next];
+            let b_next = &src[l.b_next..l.b_next + l.m_out];
+            decide(l, inc, wout, dec);
+            let (head, tail) = x.split_at_mut(l.w_next);
+            let x_inc = &mut head[l.w..];
+            let next: &mut [T] = if li == last {
+                &mut tail[..l.next_len()]
+            } else {
+                &mut nxt[..l.next_len()]
+            };
+            write_layer(l, inc, wout, b_next, x_inc, next, dec, sigmoid);
+            std::mem::swap(&mut cur, &mut nxt);
+        }
+    }
+
+    /// Steps 1–3 for one layer: fills `dec` (signs, scales, order).
+    fn decide<T: Real>(&self, l: &Layer, inc: &[T], wout: &[T], dec: &mut Decisions<T>) {
+        let (m, n) = (l.m, l.m_out);
+        let flips = self.remove.sign_flip || self.remove.sigmoid_flip;
+        let bias = &inc[l.m_in * m..];
+        for (j, &b) in bias.iter().enumerate() {
+            let dead = b == T::ZERO && (0..l.m_in).all(|i| inc[i * m + j] == T::ZERO);
+            let r = if self.remove.positive_scaling && !dead {
+                incoming_norm(inc, l, j)
+            } else {
+                T::ONE
+            };
+            let sg = if flips {
+                first_nonzero_sign(inc, &wout[j * n..(j + 1) * n], l, j, r)
+            } else {
+                T::ONE
+            };
+            dec.scale[j] = r;
+            dec.sign[j] = sg;
+            dec.key[j] = if dead { T::INFINITY } else { (b / r) * sg };
+        }
+        let perm = &mut dec.perm[..m];
+        for (k, p) in perm.iter_mut().enumerate() {
+            *p = k;
+        }
+        if !self.remove.permutation {
+            return;
+        }
+        let (key, sign, scale) = (&dec.key, &dec.sign, &dec.scale);
+        let order = |a: usize, b: usize| {
+            cmp_values(key[a], key[b]).then_with(|| compare_fixed(inc, wout, l, a, b, sign, scale))
+        };
+        if m <= 32 {
+            // Insertion sort: stable, no allocation, and fast at these sizes.
+            for i in 1..m {
+                let p = perm[i];
+                let mut k = i;
+                while k > 0 && order(p, perm[k - 1]) == Ordering::Less {
+                    perm[k] = perm[k - 1];
+                    k -= 1;
                 }
-                s.scale[j] = r;
-                s.sign[j] = sign;
+                perm[k] = p;
             }
-            let perm = &mut s.perm[..m];
-            for (k, p) in perm.iter_mut().enumerate() {
-                *p = k;
-            }
-            if self.remove.permutation {
-                let dead = &s.dead[..m];
-                perm.sort_unstable_by(|&a, &b| {
-                    dead[a]
-                        .cmp(&dead[b])
-                        .then_with(|| compare_neurons(x, layer, a, b))
-                        .then(a.cmp(&b))
-                });
-                gather(x, layer, perm, &mut s.values);
-            }
-            if let Some(t) = rec.as_mut() {
-                for (k, &j) in perm.iter().enumerate() {
-                    t.perm[layer.t + k] = j as i64;
-                    t.sign[layer.t + k] = s.sign[j];
-                    t.scale[layer.t + k] = s.scale[j];
-                }
-            }
+        } else {
+            perm.sort_by(|&a, &b| order(a, b));
         }
     }
 
@@ -520,7 +600,7 @@ impl Canonicalizer {
         let flips = sym.sign_flip || sym.sigmoid_flip;
         let act = self.activation.name();
         let bad = (0..rows).into_par_iter().find_map_first(|row| {
-            let mut seen = vec![false; self.scratch_neurons];
+            let mut seen = vec![false; self.widest];
             for (l, layer) in self.layers.iter().enumerate() {
                 let at = row * h + layer.t;
                 seen[..layer.m].fill(false);
@@ -606,7 +686,7 @@ impl Canonicalizer {
         let rows = check_rows(data.len(), row_len, self.d, "theta")?;
         let t_rows = self.check_transform(&t)?;
         let h = self.hidden_total;
-        if h == 0 {
+        if h == 0 || rows == 0 {
             return Ok(());
         }
         if t_rows != rows && t_rows != 1 {
@@ -616,11 +696,11 @@ impl Canonicalizer {
             )));
         }
         let per_task = rows_per_task(rows);
-        let sigmoid = self.activation == Activation::Sigmoid;
+        let d = self.d;
         data.par_chunks_mut(per_task * row_len)
             .enumerate()
             .for_each(|(task, chunk)| {
-                let mut s = self.scratch::<T>();
+                let mut s = self.scratch::<T>(true);
                 for (i, out) in chunk.chunks_mut(row_len).enumerate() {
                     let row = if t_rows == 1 { 0 } else { task * per_task + i };
                     let at = row * h;
@@ -630,172 +710,110 @@ impl Canonicalizer {
                         scale: &t.scale[at..at + h],
                     };
                     if inverse {
-                        self.invert_row(&mut out[..self.d], &mut s, tr, sigmoid);
+                        self.invert_row(&mut out[..d], &mut s, tr);
                     } else {
-                        self.apply_row(&mut out[..self.d], &mut s, tr, sigmoid);
+                        s.row.copy_from_slice(&out[..d]);
+                        let src = &s.row;
+                        self.pass(
+                            src,
+                            &mut out[..d],
+                            &mut s.a,
+                            &mut s.b,
+                            &mut s.dec,
+                            |l, _, _, dec| {
+                                read_layer(l, tr, dec);
+                            },
+                        );
                     }
                 }
             });
         Ok(())
     }
 
-    fn apply_row<T: Real>(
-        &self,
-        x: &mut [T],
-        s: &mut Scratch<T>,
-        t: TransformRef<'_, T>,
-        sigmoid: bool,
-    ) {
-        for layer in &self.layers {
-            let m = layer.m;
-            let perm = &mut s.perm[..m];
-            for (k, (p, &tp)) in perm.iter_mut().zip(&t.perm[layer.t..]).enumerate() {
-                *p = tp as usize;
-                s.inverse[*p] = k;
-            }
-            // Original order, as canonicalization does it (the sigmoid's bias sums round alike).
-            for j in 0..m {
-                let k = s.inverse[j];
-                scale_neuron(x, layer, j, t.scale[layer.t + k]);
-                if t.sign[layer.t + k] < 0 {
-                    flip_neuron(x, layer, j, sigmoid);
+    fn invert_row<T: Real>(&self, x: &mut [T], s: &mut Scratch<T>, t: TransformRef<'_, T>) {
+        let sigmoid = self.activation == Activation::Sigmoid;
+        for l in self.layers.iter().rev() {
+            read_layer(l, t, &mut s.dec);
+            let (perm, sign, scale) = (&s.dec.perm[..l.m], &s.dec.sign, &s.dec.scale);
+            unfix_and_scatter(x, l, perm, sign, scale, &mut s.a);
+            if sigmoid {
+                // The rows are back in place: take back what each flipped neuron added.
+                for (j, &sg) in sign[..l.m].iter().enumerate() {
+                    if sg < T::ZERO {
+                        for k in 0..l.m_out {
+                            let v = x[l.w_next + j * l.m_out + k] * scale[j];
+                            x[l.b_next + k] -= v;
+                        }
+                    }
                 }
-            }
-            gather(x, layer, perm, &mut s.values);
-        }
-    }
-
-    fn invert_row<T: Real>(
-        &self,
-        x: &mut [T],
-        s: &mut Scratch<T>,
-        t: TransformRef<'_, T>,
-        sigmoid: bool,
-    ) {
-        for layer in self.layers.iter().rev() {
-            let m = layer.m;
-            let perm = &mut s.perm[..m];
-            for (p, &tp) in perm.iter_mut().zip(&t.perm[layer.t..]) {
-                *p = tp as usize;
-            }
-            scatter(x, layer, perm, &mut s.values);
-            // Neuron perm[k] now sits at its original place; undo its flip, then its scale.
-            for (k, &j) in perm.iter().enumerate() {
-                if t.sign[layer.t + k] < 0 {
-                    unflip_neuron(x, layer, j, sigmoid);
-                }
-                unscale_neuron(x, layer, j, t.scale[layer.t + k]);
             }
         }
     }
 }
 
-/// Largest absolute value among neuron `j`'s incoming weights and bias (0 for a dead neuron).
-fn incoming_amax<T: Real>(x: &[T], l: &Layer, j: usize) -> T {
-    let mut a = x[l.b + j].abs();
-    for i in 0..l.m_in {
-        a = a.max(x[l.w + i * l.m + j].abs());
+/// A layer's group element from a transform row (canonical order) into `dec` (original order).
+fn read_layer<T: Real>(l: &Layer, t: TransformRef<'_, T>, dec: &mut Decisions<T>) {
+    for k in 0..l.m {
+        let p = t.perm[l.t + k] as usize;
+        dec.perm[k] = p;
+        dec.sign[p] = if t.sign[l.t + k] < 0 { -T::ONE } else { T::ONE };
+        dec.scale[p] = t.scale[l.t + k];
     }
-    a
 }
 
-/// `‖(incoming, bias)‖₂` without overflow or underflow (scaled by the largest entry).
-fn incoming_norm<T: Real>(x: &[T], l: &Layer, j: usize) -> T {
-    let a = incoming_amax(x, l, j);
-    let q = x[l.b + j] / a;
-    let mut sum = q * q;
-    for i in 0..l.m_in {
-        let q = x[l.w + i * l.m + j] / a;
+/// `‖(incoming, bias)‖₂` of neuron `j` of an incoming block, without overflow or underflow
+/// (scaled by the largest entry, which is nonzero here).
+fn incoming_norm<T: Real>(inc: &[T], l: &Layer, j: usize) -> T {
+    let a = (0..=l.m_in).fold(T::ZERO, |a, i| a.max(inc[i * l.m + j].abs()));
+    let mut sum = T::ZERO;
+    for i in 0..=l.m_in {
+        let q = inc[i * l.m + j] / a;
         sum += q * q;
     }
     a * sum.sqrt()
 }
 
-/// Step 1: incoming weights and bias divided by `r`, outgoing weights multiplied by it.
-fn scale_neuron<T: Real>(x: &mut [T], l: &Layer, j: usize, r: T) {
-    if r == T::ONE {
-        return;
+/// Step 2's choice, after scaling by `r`: the sign of the first nonzero of
+/// (bias, incoming..., outgoing...), or +1 when all are zero.
+fn first_nonzero_sign<T: Real>(inc: &[T], out: &[T], l: &Layer, j: usize, r: T) -> T {
+    let sign = |v: T| if v < T::ZERO { -T::ONE } else { T::ONE };
+    let b = inc[l.m_in * l.m + j] / r;
+    if b != T::ZERO {
+        return sign(b);
     }
-    for i in 0..l.m_in {
-        x[l.w + i * l.m + j] /= r;
-    }
-    x[l.b + j] /= r;
-    for v in &mut x[l.w_next + j * l.m_out..][..l.m_out] {
-        *v *= r;
-    }
-}
-
-fn unscale_neuron<T: Real>(x: &mut [T], l: &Layer, j: usize, r: T) {
-    if r == T::ONE {
-        return;
-    }
-    for i in 0..l.m_in {
-        x[l.w + i * l.m + j] *= r;
-    }
-    x[l.b + j] *= r;
-    for v in &mut x[l.w_next + j * l.m_out..][..l.m_out] {
-        *v /= r;
-    }
-}
-
-/// Step 2's choice: the sign of the first nonzero of (bias, incoming..., outgoing...), or +1.
-fn first_nonzero_sign<T: Real>(x: &[T], l: &Layer, j: usize) -> i8 {
-    let incoming = (0..l.m_in).map(|i| x[l.w + i * l.m + j]);
-    let outgoing = x[l.w_next + j * l.m_out..][..l.m_out].iter().copied();
-    std::iter::once(x[l.b + j])
-        .chain(incoming)
+    let incoming = (0..l.m_in).map(|i| inc[i * l.m + j] / r);
+    let outgoing = out.iter().map(|&v| v * r);
+    incoming
         .chain(outgoing)
         .find(|&v| v != T::ZERO)
-        .map_or(1, |v| if v < T::ZERO { -1 } else { 1 })
+        .map_or(T::ONE, sign)
 }
 
-/// Negates neuron `j`; the sigmoid flip also adds its old outgoing weights to the next bias.
-fn flip_neuron<T: Real>(x: &mut [T], l: &Layer, j: usize, sigmoid: bool) {
-    for i in 0..l.m_in {
-        x[l.w + i * l.m + j] = -x[l.w + i * l.m + j];
-    }
-    x[l.b + j] = -x[l.b + j];
-    let out = l.w_next + j * l.m_out;
-    for k in 0..l.m_out {
-        let v = x[out + k];
-        if sigmoid {
-            x[l.b_next + k] += v;
-        }
-        x[out + k] = -v;
-    }
-}
-
-fn unflip_neuron<T: Real>(x: &mut [T], l: &Layer, j: usize, sigmoid: bool) {
-    for i in 0..l.m_in {
-        x[l.w + i * l.m + j] = -x[l.w + i * l.m + j];
-    }
-    x[l.b + j] = -x[l.b + j];
-    let out = l.w_next + j * l.m_out;
-    for k in 0..l.m_out {
-        let v = -x[out + k];
-        if sigmoid {
-            x[l.b_next + k] -= v;
-        }
-        x[out + k] = v;
-    }
-}
-
-/// Step 3's key without the dead flag: (bias, incoming..., outgoing...) lexicographically.
-fn compare_neurons<T: Real>(x: &[T], l: &Layer, a: usize, b: usize) -> Ordering {
-    let first = cmp_values(x[l.b + a], x[l.b + b]);
-    if first != Ordering::Equal {
-        return first;
-    }
-    for i in 0..l.m_in {
-        let row = l.w + i * l.m;
-        let o = cmp_values(x[row + a], x[row + b]);
+/// Step 3's key after the bias: incoming then outgoing weights of neurons `a` and `b` as steps 1
+/// and 2 leave them (computed exactly as `write_layer` computes them).
+fn compare_fixed<T: Real>(
+    inc: &[T],
+    wout: &[T],
+    l: &Layer,
+    a: usize,
+    b: usize,
+    sign: &[T],
+    scale: &[T],
+) -> Ordering {
+    for row in inc[..l.m_in * l.m].chunks_exact(l.m) {
+        let va = (row[a] / scale[a]) * sign[a];
+        let vb = (row[b] / scale[b]) * sign[b];
+        let o = cmp_values(va, vb);
         if o != Ordering::Equal {
             return o;
         }
     }
-    let (ra, rb) = (l.w_next + a * l.m_out, l.w_next + b * l.m_out);
-    for k in 0..l.m_out {
-        let o = cmp_values(x[ra + k], x[rb + k]);
+    let n = l.m_out;
+    for (&xa, &xb) in wout[a * n..(a + 1) * n]
+        .iter()
+        .zip(&wout[b * n..(b + 1) * n])
+    {
+        let o = cmp_values((xa * scale[a]) * sign[a], (xb * scale[b]) * sign[b]);
         if o != Ordering::Equal {
             return o;
         }
@@ -803,49 +821,85 @@ fn compare_neurons<T: Real>(x: &[T], l: &Layer, a: usize, b: usize) -> Ordering 
     Ordering::Equal
 }
 
-/// Moves neuron `perm[k]` to position `k`: columns of the incoming weights, the bias, rows of
-/// the outgoing weights.
-fn gather<T: Real>(x: &mut [T], l: &Layer, perm: &[usize], tmp: &mut [T]) {
-    if perm.iter().enumerate().all(|(k, &p)| k == p) {
-        return;
-    }
-    let m = l.m;
-    for i in 0..=l.m_in {
-        // Rows of W (i < m_in) and the bias (i == m_in), all of length m.
-        let at = if i < l.m_in { l.w + i * m } else { l.b };
-        let row = &mut x[at..at + m];
-        tmp[..m].copy_from_slice(row);
-        for (v, &p) in row.iter_mut().zip(perm) {
-            *v = tmp[p];
+/// Carries out a layer's group element: the incoming block (rows already reordered) goes to
+/// `x_inc` with its columns reordered, divided by the scales and multiplied by the signs; the
+/// next layer's block (its rows reordered, multiplied by scale and sign, then its bias with the
+/// sigmoid's update) goes to `next`. Dividing by 1 and multiplying by ±1 are exact, so layers
+/// without scales take a faster path with the same result.
+#[allow(clippy::too_many_arguments)]
+fn write_layer<T: Real>(
+    l: &Layer,
+    inc: &[T],
+    wout: &[T],
+    b_next: &[T],
+    x_inc: &mut [T],
+    next: &mut [T],
+    dec: &Decisions<T>,
+    sigmoid: bool,
+) {
+    let (m, n) = (l.m, l.m_out);
+    let (perm, sign, scale) = (&dec.perm[..m], &dec.sign[..m], &dec.scale[..m]);
+    let scaled = scale.iter().any(|&r| r != T::ONE);
+    for (src, dst) in inc.chunks_exact(m).zip(x_inc.chunks_exact_mut(m)) {
+        if scaled {
+            for (v, &p) in dst.iter_mut().zip(perm) {
+                *v = (src[p] / scale[p]) * sign[p];
+            }
+        } else {
+            for (v, &p) in dst.iter_mut().zip(perm) {
+                *v = src[p] * sign[p];
+            }
         }
     }
-    let n = l.m_out;
-    let block = &mut x[l.w_next..l.w_next + m * n];
-    tmp[..m * n].copy_from_slice(block);
-    for (dst, &p) in block.chunks_exact_mut(n).zip(perm) {
-        dst.copy_from_slice(&tmp[p * n..(p + 1) * n]);
+    let (w_dst, b_dst) = next.split_at_mut(m * n);
+    for (dst, &p) in w_dst.chunks_exact_mut(n).zip(perm) {
+        let (r, sg) = (scale[p], sign[p]);
+        for (v, &o) in dst.iter_mut().zip(&wout[p * n..(p + 1) * n]) {
+            *v = (o * r) * sg;
+        }
+    }
+    b_dst.copy_from_slice(b_next);
+    if sigmoid {
+        // In original neuron order, so that every path rounds alike.
+        for (j, &sg) in sign.iter().enumerate() {
+            if sg < T::ZERO {
+                for (v, &o) in b_dst.iter_mut().zip(&wout[j * n..(j + 1) * n]) {
+                    *v += o * scale[j];
+                }
+            }
+        }
     }
 }
 
-/// Inverse of [`gather`]: moves the neuron at position `k` back to position `perm[k]`.
-fn scatter<T: Real>(x: &mut [T], l: &Layer, perm: &[usize], tmp: &mut [T]) {
-    if perm.iter().enumerate().all(|(k, &p)| k == p) {
-        return;
-    }
+/// Inverse of one layer of [`write_layer`], in place: the neuron at position `k` goes back to
+/// `perm[k]`, its sign and scale undone (the sigmoid's bias update is undone by the caller).
+fn unfix_and_scatter<T: Real>(
+    x: &mut [T],
+    l: &Layer,
+    perm: &[usize],
+    sign: &[T],
+    scale: &[T],
+    tmp: &mut [T],
+) {
     let m = l.m;
-    for i in 0..=l.m_in {
-        let at = if i < l.m_in { l.w + i * m } else { l.b };
-        let row = &mut x[at..at + m];
-        tmp[..m].copy_from_slice(row);
+    let inc = &mut x[l.w..l.w + l.incoming_len()];
+    tmp[..inc.len()].copy_from_slice(inc);
+    for (src, dst) in tmp.chunks_exact(m).zip(inc.chunks_exact_mut(m)) {
         for (k, &p) in perm.iter().enumerate() {
-            row[p] = tmp[k];
+            dst[p] = (src[k] * sign[p]) * scale[p];
         }
     }
     let n = l.m_out;
-    let block = &mut x[l.w_next..l.w_next + m * n];
+    let block = &mut x[l.w_next..l.b_next];
     tmp[..m * n].copy_from_slice(block);
     for (k, &p) in perm.iter().enumerate() {
-        block[p * n..(p + 1) * n].copy_from_slice(&tmp[k * n..(k + 1) * n]);
+        let (r, sg) = (scale[p], sign[p]);
+        for (v, &o) in block[p * n..(p + 1) * n]
+            .iter_mut()
+            .zip(&tmp[k * n..(k + 1) * n])
+        {
+            *v = (o * sg) / r;
+        }
     }
 }
 
