@@ -7,33 +7,48 @@
 //! described by its *neuron vector* `(bias, incoming weights in input order, outgoing weights in
 //! output order)`. For every neuron, in this order:
 //!
-//! 1. **Scale** (positive scaling: relu, leaky_relu, identity). `r = ‖(incoming, bias)‖₂`; the
-//!    incoming weights and the bias are divided by `r` and the outgoing weights multiplied by it.
-//!    A neuron whose incoming weights and bias are all zero keeps `r = 1`.
-//! 2. **Sign** (sign flip: tanh, sin, identity; sigmoid flip: sigmoid). The first nonzero entry
-//!    of the neuron vector is made positive: the bias decides, a zero bias defers to the first
-//!    nonzero incoming weight, a dead neuron to its first nonzero outgoing weight; an all-zero
-//!    vector keeps its sign. A flip negates incoming weights, bias and outgoing weights; the
-//!    sigmoid flip also adds the outgoing weights (before negation) to the next layer's bias.
-//! 3. **Sort** (permutation: every activation). Neurons are ordered by the key
-//!    `(dead, bias, incoming..., outgoing...)`, compared lexicographically, where
-//!    `dead` = incoming weights and bias all zero: dead neurons come last, among themselves in
-//!    the order of their outgoing weights. The key is the whole neuron vector, so two neurons tie
-//!    only when their vectors are equal, and then their order does not change the result (the
-//!    original index breaks the tie, so the map is deterministic). `-0.0` equals `0.0`.
+//! A neuron is *dead* when its bias and its weights from the live neurons of the previous layer
+//! (every input, for the first hidden layer) are all zero: with `a(0) = 0` it outputs 0 whatever
+//! its input. For the sigmoid (`a(0) = 1/2`) weights from dead neurons count as well.
 //!
-//! The output layer has no symmetry; its rows follow the last hidden layer. In exact arithmetic
-//! steps 1–3 pick the same point for every member of an orbit, because each step is a function of
-//! the quantities the symmetry leaves unchanged. In floating point, permutations and sign flips
-//! are exact; scales and the sigmoid's bias update round in the last bits.
+//! 1. **Scale** (positive scaling: relu, leaky_relu, identity). `r = ‖(bias, weights from live
+//!    neurons)‖₂`; the incoming weights and the bias are divided by `r` and the outgoing weights
+//!    multiplied by it. Dead neurons keep `r = 1`.
+//! 2. **Sign** (sign flip: tanh, sin, identity; sigmoid flip: sigmoid). A live neuron's first
+//!    nonzero of (bias, weights from live neurons in input order) is made positive: the bias
+//!    decides, a zero bias defers to the first nonzero incoming weight. A flip negates incoming
+//!    weights, bias and outgoing weights; the sigmoid flip also adds the outgoing weights
+//!    (before negation) to the next layer's bias.
+//! 3. **Sort** (permutation: every activation). Live neurons are ordered by
+//!    `(bias, weights from live neurons..., outgoing weights..., weights from dead neurons...)`,
+//!    compared lexicographically; equal keys keep their original order. Dead neurons come last.
+//!
+//! Dead neurons are settled at the end, from the last hidden layer back, once the layers their
+//! outgoing weights feed into are final: with positive scaling their outgoing weights become a
+//! unit vector (the scale `1/‖outgoing‖` goes into the transform); the first nonzero of
+//! `(outgoing weights..., incoming weights..., bias)` is made positive (not for the sigmoid, whose flip would move the next
+//! layer's bias: there dead neurons keep their sign and original order), and they are sorted
+//! by the same vector, stably.
+//!
+//! The output layer has no symmetry; its rows follow the last hidden layer. The map is
+//! deterministic and idempotent. In exact arithmetic its result is the same for every member of
+//! an orbit, because each step is a function of quantities the symmetry leaves unchanged; this
+//! holds for every vector except a null set where a tie has to be broken by weights that a later
+//! step still moves: (i) two live neurons of a layer that tie on `(bias, weights from live
+//! neurons)` without being copies of each other, (ii) a dead neuron with nonzero weights from
+//! dead neurons whose outgoing weights are zero or tie with another dead neuron's, and (iii) dead
+//! sigmoid neurons. (Breaking every such tie is as hard as canonizing a graph.) `-0.0` equals
+//! `0.0` in every comparison. In floating point, permutations and sign flips are exact; scales
+//! and the sigmoid's bias update round in the last bits.
 //!
 //! # Transform
 //! The group element that canonicalization applied, per sample, as three arrays of length
 //! `H = Σ hidden sizes` (hidden layers concatenated): for canonical neuron `k` of a layer,
 //! `perm[k]` is the original neuron it came from, and `sign[k] ∈ {+1, −1}` and `scale[k] > 0` are
-//! that neuron's sign and the norm `r` moved onto its outgoing weights. Applying a transform
-//! performs steps 1–3 with the recorded values (bit for bit what canonicalization did);
-//! inverting it undoes them from the last layer back.
+//! that neuron's sign and the factor `r` its incoming weights were divided by and its outgoing
+//! weights multiplied by. Applying a transform performs steps 1–3 with the recorded values (bit
+//! for bit what canonicalization did, except that a dead neuron's rescaled outgoing weights may
+//! differ in the last bit); inverting it undoes them from the last layer back.
 //!
 //! # Cost
 //! One pass per sample: each layer's decisions read the original sample (and the previous
@@ -45,7 +60,7 @@
 
 use std::cmp::Ordering;
 use std::fmt::Debug;
-use std::ops::{AddAssign, Div, Mul, Neg, SubAssign};
+use std::ops::{Add, AddAssign, Div, Mul, Neg, SubAssign};
 
 use rayon::prelude::*;
 
@@ -60,6 +75,7 @@ pub trait Real:
     + Debug
     + PartialOrd
     + Neg<Output = Self>
+    + Add<Output = Self>
     + Mul<Output = Self>
     + Div<Output = Self>
     + AddAssign
@@ -186,6 +202,8 @@ impl<'a, T> TransformMut<'a, T> {
 /// `(m_in + 1) × m` values from `w`; the next layer's block is `(m + 1) × m_out` from `w_next`.
 #[derive(Debug, Clone)]
 struct Layer {
+    /// Index among the hidden layers.
+    idx: usize,
     m_in: usize,
     m: usize,
     m_out: usize,
@@ -213,6 +231,8 @@ struct Decisions<T> {
     scale: Vec<T>,
     /// Sort key: the fixed bias, or +inf for a dead neuron.
     key: Vec<T>,
+    /// Live neurons of every hidden layer (they come first in canonical order).
+    live: Vec<usize>,
 }
 
 /// Reusable per-thread buffers, so that the per-sample work allocates nothing.
@@ -223,6 +243,10 @@ struct Scratch<T> {
     a: Vec<T>,
     b: Vec<T>,
     dec: Decisions<T>,
+    /// Dead neurons' order, and their transform entries while they are reordered.
+    order: Vec<usize>,
+    t_perm: Vec<i64>,
+    t_sign: Vec<i8>,
 }
 
 /// The canonicalization map of one network: which symmetries to remove, and where each hidden
@@ -306,6 +330,7 @@ impl Canonicalizer {
         let mut t = 0;
         for l in 0..spec.num_hidden() {
             layers.push(Layer {
+                idx: l,
                 m_in: s[l],
                 m: s[l + 1],
                 m_out: s[l + 2],
@@ -359,7 +384,11 @@ impl Canonicalizer {
                 sign: vec![T::ONE; m],
                 scale: vec![T::ONE; m],
                 key: vec![T::ZERO; m],
+                live: vec![0; self.layers.len()],
             },
+            order: vec![0; m],
+            t_perm: vec![0; m],
+            t_sign: vec![0; m],
         }
     }
 
@@ -461,9 +490,10 @@ impl Canonicalizer {
                         return Some(row);
                     }
                     let mut rec = piece.as_mut().map(|p| p.row(i, h));
+                    let x = &mut out[..d];
                     self.pass(
                         src,
-                        &mut out[..d],
+                        x,
                         &mut s.a,
                         &mut s.b,
                         &mut s.dec,
@@ -478,6 +508,10 @@ impl Canonicalizer {
                             }
                         },
                     );
+                    let dead = self.layers.iter().any(|l| s.dec.live[l.idx] < l.m);
+                    if dead && self.activation != Activation::Sigmoid {
+                        self.settle_dead(x, &mut s, rec.as_mut());
+                    }
                 }
                 None
             })
@@ -535,25 +569,34 @@ impl Canonicalizer {
 
     /// Steps 1–3 for one layer: fills `dec` (signs, scales, order).
     fn decide<T: Real>(&self, l: &Layer, inc: &[T], wout: &[T], dec: &mut Decisions<T>) {
-        let (m, n) = (l.m, l.m_out);
+        let m = l.m;
         let flips = self.remove.sign_flip || self.remove.sigmoid_flip;
+        // Rows from the previous layer's dead neurons (sorted last) do not make a neuron live.
+        let live_rows = if l.idx == 0 || self.activation == Activation::Sigmoid {
+            l.m_in
+        } else {
+            dec.live[l.idx - 1]
+        };
         let bias = &inc[l.m_in * m..];
+        let mut live = 0;
         for (j, &b) in bias.iter().enumerate() {
-            let dead = b == T::ZERO && (0..l.m_in).all(|i| inc[i * m + j] == T::ZERO);
+            let dead = b == T::ZERO && (0..live_rows).all(|i| inc[i * m + j] == T::ZERO);
             let r = if self.remove.positive_scaling && !dead {
-                incoming_norm(inc, l, j)
+                incoming_norm(inc, l, j, live_rows)
             } else {
                 T::ONE
             };
-            let sg = if flips {
-                first_nonzero_sign(inc, &wout[j * n..(j + 1) * n], l, j, r)
+            let sg = if flips && !dead {
+                first_nonzero_sign(inc, l, j, r, live_rows)
             } else {
                 T::ONE
             };
             dec.scale[j] = r;
             dec.sign[j] = sg;
             dec.key[j] = if dead { T::INFINITY } else { (b / r) * sg };
+            live += usize::from(!dead);
         }
+        dec.live[l.idx] = live;
         let perm = &mut dec.perm[..m];
         for (k, p) in perm.iter_mut().enumerate() {
             *p = k;
@@ -562,8 +605,11 @@ impl Canonicalizer {
             return;
         }
         let (key, sign, scale) = (&dec.key, &dec.sign, &dec.scale);
-        let order = |a: usize, b: usize| {
-            cmp_values(key[a], key[b]).then_with(|| compare_fixed(inc, wout, l, a, b, sign, scale))
+        let order = |a: usize, b: usize| match cmp_values(key[a], key[b]) {
+            // Dead neurons keep their order until `settle_dead`.
+            Ordering::Equal if key[a] == T::INFINITY => Ordering::Equal,
+            Ordering::Equal => compare_fixed(inc, wout, l, a, b, sign, scale, live_rows),
+            o => o,
         };
         if m <= 32 {
             // Insertion sort: stable, no allocation, and fast at these sizes.
@@ -578,6 +624,114 @@ impl Canonicalizer {
             }
         } else {
             perm.sort_by(|&a, &b| order(a, b));
+        }
+    }
+
+    /// The end of canonicalization for dead neurons (see the module docs), on the finished
+    /// sample `x`, from the last hidden layer back; `rec` follows along.
+    fn settle_dead<T: Real>(
+        &self,
+        x: &mut [T],
+        s: &mut Scratch<T>,
+        mut rec: Option<&mut TransformMut<'_, T>>,
+    ) {
+        for l in self.layers.iter().rev() {
+            let (m, n, live) = (l.m, l.m_out, s.dec.live[l.idx]);
+            if live == m {
+                continue;
+            }
+            if self.remove.positive_scaling {
+                // A dead neuron's scale can only show in its outgoing weights: make them a unit
+                // vector (this rounds, unlike everything else that touches dead neurons).
+                for k in live..m {
+                    let out = &mut x[l.w_next + k * n..l.w_next + (k + 1) * n];
+                    let a = out.iter().fold(T::ZERO, |a, &v| a.max(v.abs()));
+                    if a == T::ZERO {
+                        continue;
+                    }
+                    let norm = a * out
+                        .iter()
+                        .fold(T::ZERO, |s, &v| s + (v / a) * (v / a))
+                        .sqrt();
+                    let r = T::ONE / norm;
+                    if r > T::MAX {
+                        continue;
+                    }
+                    for v in out.iter_mut() {
+                        *v = *v / norm;
+                    }
+                    // Weights from dead neurons may be nonzero; they take the inverse factor.
+                    for i in 0..=l.m_in {
+                        x[l.w + i * m + k] = x[l.w + i * m + k] * norm;
+                    }
+                    if let Some(t) = rec.as_mut() {
+                        t.scale[l.t + k] = t.scale[l.t + k] * r;
+                    }
+                }
+            }
+            if self.remove.sign_flip {
+                for k in live..m {
+                    let out = x[l.w_next + k * n..l.w_next + (k + 1) * n].iter().copied();
+                    let incoming = (0..=l.m_in).map(|i| x[l.w + i * m + k]);
+                    let first = out.chain(incoming).find(|&v| v != T::ZERO);
+                    if first.is_some_and(|v| v < T::ZERO) {
+                        for i in 0..=l.m_in {
+                            x[l.w + i * m + k] = -x[l.w + i * m + k];
+                        }
+                        for v in &mut x[l.w_next + k * n..l.w_next + (k + 1) * n] {
+                            *v = -*v;
+                        }
+                        if let Some(t) = rec.as_mut() {
+                            t.sign[l.t + k] = -t.sign[l.t + k];
+                        }
+                    }
+                }
+            }
+            if !self.remove.permutation || m - live < 2 {
+                continue;
+            }
+            let order = &mut s.order[..m - live];
+            for (q, o) in order.iter_mut().enumerate() {
+                *o = live + q;
+            }
+            let key = |a: usize, b: usize| {
+                let (ra, rb) = (l.w_next + a * n, l.w_next + b * n);
+                let by_out = (0..n).map(|k| cmp_values(x[ra + k], x[rb + k]));
+                let by_in =
+                    (0..=l.m_in).map(|i| cmp_values(x[l.w + i * m + a], x[l.w + i * m + b]));
+                by_out
+                    .chain(by_in)
+                    .find(|&o| o != Ordering::Equal)
+                    .unwrap_or(Ordering::Equal)
+            };
+            order.sort_by(|&a, &b| key(a, b));
+            if order.iter().enumerate().all(|(q, &o)| o == live + q) {
+                continue;
+            }
+            let tmp = &mut s.a;
+            for i in 0..=l.m_in {
+                let row = &mut x[l.w + i * m + live..l.w + (i + 1) * m];
+                tmp[..row.len()].copy_from_slice(row);
+                for (v, &o) in row.iter_mut().zip(order.iter()) {
+                    *v = tmp[o - live];
+                }
+            }
+            let block = &mut x[l.w_next + live * n..l.w_next + m * n];
+            tmp[..block.len()].copy_from_slice(block);
+            for (dst, &o) in block.chunks_exact_mut(n).zip(order.iter()) {
+                dst.copy_from_slice(&tmp[(o - live) * n..(o - live + 1) * n]);
+            }
+            if let Some(t) = rec.as_mut() {
+                let (at, k) = (l.t + live, m - live);
+                s.t_perm[..k].copy_from_slice(&t.perm[at..at + k]);
+                s.t_sign[..k].copy_from_slice(&t.sign[at..at + k]);
+                s.b[..k].copy_from_slice(&t.scale[at..at + k]);
+                for (q, &o) in order.iter().enumerate() {
+                    t.perm[at + q] = s.t_perm[o - live];
+                    t.sign[at + q] = s.t_sign[o - live];
+                    t.scale[at + q] = s.b[o - live];
+                }
+            }
         }
     }
 
@@ -654,7 +808,8 @@ impl Canonicalizer {
     }
 
     /// Applies transform `t` to `data` (`rows × row_len`) in place: row `i` gets row `i` of
-    /// `t`, or its only row. `apply(θ, T(θ))` equals `canonicalize(θ)` bit for bit. The
+    /// `t`, or its only row. `apply(θ, T(θ))` equals `canonicalize(θ)` bit for bit (up to
+    /// rounding in dead neurons' rescaled outgoing weights). The
     /// transform is checked first, so on an error nothing has been changed.
     pub fn apply<T: Real>(
         &self,
@@ -761,36 +916,37 @@ fn read_layer<T: Real>(l: &Layer, t: TransformRef<'_, T>, dec: &mut Decisions<T>
     }
 }
 
-/// `‖(incoming, bias)‖₂` of neuron `j` of an incoming block, without overflow or underflow
-/// (scaled by the largest entry, which is nonzero here).
-fn incoming_norm<T: Real>(inc: &[T], l: &Layer, j: usize) -> T {
-    let a = (0..=l.m_in).fold(T::ZERO, |a, i| a.max(inc[i * l.m + j].abs()));
+/// `‖(bias, weights from the live_rows live neurons)‖₂` of neuron `j` of an incoming block,
+/// without overflow or underflow (scaled by the largest entry, nonzero for a live neuron).
+/// Weights from dead neurons are left out: their own scale is arbitrary.
+fn incoming_norm<T: Real>(inc: &[T], l: &Layer, j: usize, live_rows: usize) -> T {
+    let rows = || (0..live_rows).chain(std::iter::once(l.m_in));
+    let a = rows().fold(T::ZERO, |a, i| a.max(inc[i * l.m + j].abs()));
     let mut sum = T::ZERO;
-    for i in 0..=l.m_in {
+    for i in rows() {
         let q = inc[i * l.m + j] / a;
         sum += q * q;
     }
     a * sum.sqrt()
 }
 
-/// Step 2's choice, after scaling by `r`: the sign of the first nonzero of
-/// (bias, incoming..., outgoing...), or +1 when all are zero.
-fn first_nonzero_sign<T: Real>(inc: &[T], out: &[T], l: &Layer, j: usize, r: T) -> T {
-    let sign = |v: T| if v < T::ZERO { -T::ONE } else { T::ONE };
-    let b = inc[l.m_in * l.m + j] / r;
-    if b != T::ZERO {
-        return sign(b);
+/// Step 2's choice for a live neuron, after scaling by `r`: the sign of the first nonzero of
+/// (bias, weights from the `live_rows` live neurons of the previous layer).
+fn first_nonzero_sign<T: Real>(inc: &[T], l: &Layer, j: usize, r: T, live_rows: usize) -> T {
+    let first = std::iter::once(inc[l.m_in * l.m + j])
+        .chain((0..live_rows).map(|i| inc[i * l.m + j]))
+        .map(|v| v / r)
+        .find(|&v| v != T::ZERO);
+    match first {
+        Some(v) if v < T::ZERO => -T::ONE,
+        _ => T::ONE,
     }
-    let incoming = (0..l.m_in).map(|i| inc[i * l.m + j] / r);
-    let outgoing = out.iter().map(|&v| v * r);
-    incoming
-        .chain(outgoing)
-        .find(|&v| v != T::ZERO)
-        .map_or(T::ONE, sign)
 }
 
-/// Step 3's key after the bias: incoming then outgoing weights of neurons `a` and `b` as steps 1
-/// and 2 leave them (computed exactly as `write_layer` computes them).
+/// Step 3's key after the bias, for two live neurons: weights from live neurons, outgoing
+/// weights, weights from dead neurons, as steps 1 and 2 leave them (computed exactly as
+/// `write_layer` computes them).
+#[allow(clippy::too_many_arguments)]
 fn compare_fixed<T: Real>(
     inc: &[T],
     wout: &[T],
@@ -799,26 +955,33 @@ fn compare_fixed<T: Real>(
     b: usize,
     sign: &[T],
     scale: &[T],
+    live_rows: usize,
 ) -> Ordering {
-    for row in inc[..l.m_in * l.m].chunks_exact(l.m) {
-        let va = (row[a] / scale[a]) * sign[a];
-        let vb = (row[b] / scale[b]) * sign[b];
-        let o = cmp_values(va, vb);
-        if o != Ordering::Equal {
-            return o;
+    let incoming = |rows: std::ops::Range<usize>| {
+        for row in inc[rows.start * l.m..rows.end * l.m].chunks_exact(l.m) {
+            let va = (row[a] / scale[a]) * sign[a];
+            let vb = (row[b] / scale[b]) * sign[b];
+            let o = cmp_values(va, vb);
+            if o != Ordering::Equal {
+                return o;
+            }
         }
-    }
-    let n = l.m_out;
-    for (&xa, &xb) in wout[a * n..(a + 1) * n]
-        .iter()
-        .zip(&wout[b * n..(b + 1) * n])
-    {
-        let o = cmp_values((xa * scale[a]) * sign[a], (xb * scale[b]) * sign[b]);
-        if o != Ordering::Equal {
-            return o;
+        Ordering::Equal
+    };
+    let outgoing = || {
+        let n = l.m_out;
+        let (ra, rb) = (&wout[a * n..(a + 1) * n], &wout[b * n..(b + 1) * n]);
+        for (&xa, &xb) in ra.iter().zip(rb) {
+            let o = cmp_values((xa * scale[a]) * sign[a], (xb * scale[b]) * sign[b]);
+            if o != Ordering::Equal {
+                return o;
+            }
         }
-    }
-    Ordering::Equal
+        Ordering::Equal
+    };
+    incoming(0..live_rows)
+        .then_with(outgoing)
+        .then_with(|| incoming(live_rows..l.m_in))
 }
 
 /// Carries out a layer's group element: the incoming block (rows already reordered) goes to
@@ -1147,6 +1310,32 @@ mod tests {
         );
         assert_eq!(t.perm, vec![0, 2, 1]);
         assert_eq!(t.sign, vec![-1, -1, -1]);
+    }
+
+    #[test]
+    fn dead_neurons_are_settled_whatever_the_later_layers_do() {
+        let mut rng = Rng(9);
+        for a in [Activation::Tanh, Activation::Relu, Activation::Gelu] {
+            let spec = MlpSpec::new(vec![2, 4, 3, 2], a).unwrap();
+            let canon = Canonicalizer::new(&spec);
+            let d = spec.num_params();
+            let mut theta = random_theta(&mut rng, d);
+            // Hidden neuron 1 of the first layer is dead: no incoming weights, no bias.
+            theta[1] = 0.0;
+            theta[5] = 0.0;
+            theta[8 + 1] = 0.0;
+            let c = canonicalize(&spec, &theta).unwrap();
+            for _ in 0..20 {
+                let g = random_element(&mut rng, &spec);
+                let mut moved = theta.clone();
+                canon.apply(&mut moved, d, g.as_ref()).unwrap();
+                let cm = canonicalize(&spec, &moved).unwrap();
+                assert!(close(&c, &cm, 1e-12), "{a:?}");
+            }
+            assert!(close(&canonicalize(&spec, &c).unwrap(), &c, 1e-13));
+            // The dead neuron sits last in its layer.
+            assert!((0..2).all(|i| c[i * 4 + 3] == 0.0) && c[spec.bias_offset(0) + 3] == 0.0);
+        }
     }
 
     #[test]

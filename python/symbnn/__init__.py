@@ -18,6 +18,11 @@ from .model import ACTIVATIONS as ACTIVATIONS
 from .model import MLP as MLP
 from .model import SYMMETRIES as SYMMETRIES
 from .model import Symmetries as Symmetries
+from .symmetry import Transform as Transform
+from .symmetry import canonicalize as canonicalize
+from .symmetry import canonicalize_pytree as canonicalize_pytree
+from .symmetry import cardinality as cardinality
+from .symmetry import log_cardinality as log_cardinality
 
 __all__ = [
     "ACTIVATIONS",
@@ -30,9 +35,14 @@ __all__ = [
     "ShapeError",
     "SymbnnError",
     "Symmetries",
+    "Transform",
     "UnsupportedError",
     "WeightsError",
     "__version__",
+    "canonicalize",
+    "canonicalize_pytree",
+    "cardinality",
     "datasets",
     "load_table",
+    "log_cardinality",
 ]

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -129,7 +129,9 @@ class Transform:
         sign: np.ndarray,
         scale: np.ndarray,
     ) -> None:
-        self._spec = _as_spec((sizes, activation))
+        spec = _as_spec((sizes, activation))
+        # Regression positions (d + 1, log σ last) transform like their first d entries.
+        self._spec = replace(spec, row_lengths=(spec.num_params, spec.num_params + 1))
         h = sum(self._spec.hidden)
         perm, sign, scale = np.asarray(perm), np.asarray(sign), np.asarray(scale)
         if not (perm.shape == sign.shape == scale.shape) or perm.shape[-1:] != (h,):
@@ -198,7 +200,7 @@ class Transform:
 
     def apply(self, theta) -> np.ndarray:
         """The transformed copy of `theta` (`(*batch_shape, d)`, or any `(..., d)` for a
-        transform of one sample)."""
+        transform of one sample; a trailing `log σ` (`d + 1`) is kept)."""
         return self._run(theta, inverse=False)
 
     def inverse(self, theta) -> np.ndarray:
