@@ -6,10 +6,9 @@ import math
 import jax.numpy as jnp
 import numpy as np
 import pytest
+import symbnn
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-
-import symbnn
 from symbnn import (
     MLP,
     SYMMETRIES,
@@ -26,9 +25,7 @@ from symbnn import (
 from symbnn.model import LEAKY_RELU_SLOPE
 
 ACTS = sorted(SYMMETRIES)
-SETTINGS = settings(
-    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow]
-)
+SETTINGS = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
 # --- an independent numpy implementation --------------------------------------------------
@@ -58,8 +55,8 @@ def group_action(theta, sizes, activation, perms, signs, scales):
     bias divided by scales[l][k] and all multiplied by signs[l][k], its outgoing weights
     multiplied by scale and sign; a sigmoid flip adds the old outgoing weights to the next bias."""
     layers = unflatten(theta, sizes)
-    for l, (p, s, c) in enumerate(zip(perms, signs, scales, strict=True)):
-        (w, b), (w2, b2) = layers[l], layers[l + 1]
+    for li, (p, s, c) in enumerate(zip(perms, signs, scales, strict=True)):
+        (w, b), (w2, b2) = layers[li], layers[li + 1]
         inv = np.argsort(p)
         sg, sc = np.asarray(s, float)[inv], np.asarray(c, float)[inv]  # by old neuron
         w2 = w2 * sc[:, None]
@@ -67,8 +64,8 @@ def group_action(theta, sizes, activation, perms, signs, scales):
             for j in range(len(sg)):
                 if sg[j] < 0:
                     b2 = b2 + w2[j]
-        layers[l] = [(w / sc * sg)[:, p], (b / sc * sg)[p]]
-        layers[l + 1] = [(w2 * sg[:, None])[p], b2]
+        layers[li] = [(w / sc * sg)[:, p], (b / sc * sg)[p]]
+        layers[li + 1] = [(w2 * sg[:, None])[p], b2]
     return flatten(layers)
 
 
@@ -80,9 +77,9 @@ def reference(theta, sizes, activation):
     layers = unflatten(theta, sizes)
     hidden = len(sizes) - 2
     lives = []
-    for l in range(hidden):
-        (w, b), (w2, b2) = layers[l], layers[l + 1]
-        rows = w.shape[0] if l == 0 or activation == "sigmoid" else lives[-1]
+    for li in range(hidden):
+        (w, b), (w2, b2) = layers[li], layers[li + 1]
+        rows = w.shape[0] if li == 0 or activation == "sigmoid" else lives[-1]
         dead = [b[j] == 0 and not w[:rows, j].any() for j in range(w.shape[1])]
         for j in np.flatnonzero(~np.array(dead)):
             if sym.positive_scaling:
@@ -100,14 +97,14 @@ def reference(theta, sizes, activation):
         live = [j for j in range(len(dead)) if not dead[j]]
         live.sort(key=lambda j: (b[j], *w[:rows, j], *w2[j], *w[rows:, j]))
         order = live + [j for j in range(len(dead)) if dead[j]]
-        layers[l] = [w[:, order], b[order]]
-        layers[l + 1] = [w2[order], b2]
+        layers[li] = [w[:, order], b[order]]
+        layers[li + 1] = [w2[order], b2]
         lives.append(len(live))
-    for l in reversed(range(hidden)):
+    for li in reversed(range(hidden)):
         if activation == "sigmoid":
             break
-        (w, b), (w2, _) = layers[l], layers[l + 1]
-        dead = range(lives[l], w.shape[1])
+        (w, b), (w2, _) = layers[li], layers[li + 1]
+        dead = range(lives[li], w.shape[1])
 
         def vector(k, w=w, b=b, w2=w2):
             return np.concatenate([w2[k], w[:, k], [b[k]]])
@@ -123,9 +120,9 @@ def reference(theta, sizes, activation):
                 w[:, k] *= -1
                 b[k] *= -1
                 w2[k] *= -1
-        order = list(range(lives[l])) + sorted(dead, key=lambda k: tuple(vector(k)))
-        layers[l][0], layers[l][1] = w[:, order], b[order]
-        layers[l + 1][0] = w2[order]
+        order = list(range(lives[li])) + sorted(dead, key=lambda k: tuple(vector(k)))
+        layers[li][0], layers[li][1] = w[:, order], b[order]
+        layers[li + 1][0] = w2[order]
     return flatten(layers)
 
 
@@ -158,11 +155,11 @@ def problems(draw, structured=True):
     sizes = [draw(st.integers(1, 4)), *hidden, draw(st.integers(1, 3))]
     activation = draw(st.sampled_from(ACTS))
     rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
-    theta = rng.standard_normal(sum(a * b + b for a, b in zip(sizes, sizes[1:])))
+    theta = rng.standard_normal(sum(a * b + b for a, b in zip(sizes, sizes[1:], strict=False)))
     if structured and activation != "sigmoid" and draw(st.booleans()):
         layers = unflatten(theta, sizes)
-        for l in range(len(hidden)):
-            (w, b), (w2, _) = layers[l], layers[l + 1]
+        for li in range(len(hidden)):
+            (w, b), (w2, _) = layers[li], layers[li + 1]
             m = w.shape[1]
             for j in range(m):
                 kind = rng.integers(0, 5)
@@ -182,8 +179,8 @@ def problems(draw, structured=True):
         # Stay off the null set where invariance is not promised (rust/canonical.rs): a dead
         # neuron gets no weights from dead neurons.
         live_prev = np.ones(sizes[0], bool)
-        for l in range(len(hidden)):
-            w, b = layers[l]
+        for li in range(len(hidden)):
+            w, b = layers[li]
             dead = (b == 0) & ~w[live_prev].any(axis=0)
             w[np.ix_(~live_prev, dead)] = 0.0
             live_prev = ~dead
@@ -247,11 +244,15 @@ def test_the_numpy_reference_agrees(problem):
 def test_transforms_apply_like_numpy_and_invert(problem, seed):
     sizes, activation, theta = problem
     perms, signs, scales = random_element(np.random.default_rng(seed), sizes, activation)
-    g = Transform(sizes, activation, np.concatenate(perms), np.concatenate(signs),
-                  np.concatenate(scales))
+    g = Transform(
+        sizes, activation, np.concatenate(perms), np.concatenate(signs), np.concatenate(scales)
+    )
     moved = g.apply(theta)
-    assert_same(moved, group_action(theta, sizes, activation, perms, signs, scales),
-                activation != "sigmoid" and is_exact(activation))
+    assert_same(
+        moved,
+        group_action(theta, sizes, activation, perms, signs, scales),
+        activation != "sigmoid" and is_exact(activation),
+    )
     assert_same(g.inverse(moved), theta, is_exact(activation))
     # The transform canonicalization returns maps theta onto the result bit for bit.
     c, t = canonicalize(theta, (sizes, activation), return_transform=True)
@@ -295,7 +296,7 @@ def test_batches_of_any_shape_map_row_by_row():
 def test_the_f2_representative_has_positive_sorted_biases():
     mlp = MLP(8, (16, 16, 16))
     c = canonicalize(np.random.default_rng(2).standard_normal((50, 705)), mlp)
-    for w, b in mlp.unflatten(c)[:-1]:
+    for _, b in mlp.unflatten(c)[:-1]:
         assert np.all(b > 0) and np.all(np.diff(b, axis=-1) >= 0)
 
 
@@ -321,7 +322,9 @@ def test_transform_layers_and_broadcasting():
     assert all(set(np.unique(s)) <= {-1, 1} for s in t.signs)
     assert all(np.all(s == 1) for s in t.scales)
     for p in t.permutations:
-        np.testing.assert_array_equal(np.sort(p, axis=-1), np.broadcast_to(np.arange(p.shape[-1]), p.shape))
+        np.testing.assert_array_equal(
+            np.sort(p, axis=-1), np.broadcast_to(np.arange(p.shape[-1]), p.shape)
+        )
     # One sample's transform applies to a whole batch.
     one = Transform(sizes, "tanh", t._perm[0], t._sign[0], t._scale[0])
     moved = one.apply(theta)
@@ -353,7 +356,7 @@ def test_dead_neurons_go_last_and_zero_biases_defer_to_weights():
 def test_pytrees_flax_and_torch_style():
     rng = np.random.default_rng(6)
     sizes, act = [3, 5, 4, 2], "tanh"
-    theta = rng.standard_normal(sum(a * b + b for a, b in zip(sizes, sizes[1:])))
+    theta = rng.standard_normal(sum(a * b + b for a, b in zip(sizes, sizes[1:], strict=False)))
     layers = unflatten(theta, sizes)
     flax = {"params": {f"Dense_{i}": {"kernel": w, "bias": b} for i, (w, b) in enumerate(layers)}}
     want = unflatten(canonicalize(theta, (sizes, act)), sizes)
@@ -362,8 +365,10 @@ def test_pytrees_flax_and_torch_style():
         np.testing.assert_array_equal(out["params"][f"Dense_{i}"]["kernel"], w)
         np.testing.assert_array_equal(out["params"][f"Dense_{i}"]["bias"], b)
     # JAX leaves come back as JAX arrays; the transform is returned on request.
-    jtree = {f"Dense_{i}": {"kernel": jnp.asarray(w), "bias": jnp.asarray(b)}
-             for i, (w, b) in enumerate(layers)}
+    jtree = {
+        f"Dense_{i}": {"kernel": jnp.asarray(w), "bias": jnp.asarray(b)}
+        for i, (w, b) in enumerate(layers)
+    }
     jout, t = canonicalize_pytree(jtree, act, return_transform=True)
     assert isinstance(jout["Dense_0"]["kernel"], type(jtree["Dense_0"]["kernel"]))
     assert t.sizes == tuple(sizes)

@@ -14,8 +14,8 @@ def activation_symmetries() -> dict[str, dict[str, bool]]: ...
 def num_params(sizes: list[int], activation: str) -> int: ...
 
 # --- rust/python/canonical.rs --------------------------------------------------------------
-import numpy as np
-import numpy.typing as npt
+import numpy as np  # noqa: E402
+import numpy.typing as npt  # noqa: E402
 
 def canonicalize(
     theta: npt.NDArray[np.floating],

@@ -170,7 +170,9 @@ class MlpLayout:
             out[self.flat_key] = theta.astype(template[self.flat_key].dtype, copy=False)
             return out
         lead, off = self.batch_shape, 0
-        for layer, (a, b) in zip(self.layers, zip(self.sizes[:-1], self.sizes[1:]), strict=True):
+        for layer, (a, b) in zip(
+            self.layers, zip(self.sizes[:-1], self.sizes[1:], strict=True), strict=True
+        ):
             w = theta[..., off : off + a * b].reshape(*lead, a, b)
             if layer.transposed:
                 w = np.swapaxes(w, -1, -2)
@@ -330,7 +332,9 @@ def _dense_layout(arrays: Mapping[str, np.ndarray], layout: str, batched: bool) 
     order = _layer_order(io, arrays)
     sizes = tuple([io[order[0]][0]] + [io[p][1] for p in order])
     layers = tuple(
-        DenseLayer(name=p, weight=groups[p]["weight"], bias=groups[p]["bias"], transposed=transposed)
+        DenseLayer(
+            name=p, weight=groups[p]["weight"], bias=groups[p]["bias"], transposed=transposed
+        )
         for p in order
     )
     return MlpLayout(
@@ -394,8 +398,8 @@ def _layer_order(io: dict[str, tuple[int, int]], arrays) -> list[str]:
     extend([], set(io))
     if len(found) == 1 and budget[0] >= 0:
         return found[0]
-    why = "in no order" if not found and budget[0] >= 0 else "in more than one order"
-    raise CheckpointError(
-        f"the layer shapes chain {why} (in their name order they do not); keys found: "
-        f"{_listing(arrays)}"
-    )
+    if not found and budget[0] >= 0:
+        why = "the layer shapes do not chain (outputs of one layer = inputs of the next)"
+    else:
+        why = "the layers chain in several orders, and their name order is not one of them"
+    raise CheckpointError(f"{why}; keys found: {_listing(arrays)}")

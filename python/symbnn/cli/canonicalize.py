@@ -67,9 +67,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--probes", type=int, default=256, help="probe inputs for --check")
     p.add_argument("--seed", type=int, default=0, help="seed of the probe inputs")
-    p.add_argument(
-        "--in-place", action="store_true", help="overwrite the input files (atomically)"
-    )
+    p.add_argument("--in-place", action="store_true", help="overwrite the input files (atomically)")
 
 
 def _parse_sizes(text: str | None) -> list[int] | None:
@@ -126,8 +124,9 @@ def _plan(args: argparse.Namespace) -> list[tuple[Path, Path]]:
         if one_file and not out.is_dir() and out.suffix.lower() in _SUFFIXES:
             plan = [(files[0][0], out)]
         elif out.exists() and not out.is_dir():
-            raise SymbnnError(f"{out} is a file; with a directory or several inputs, -o names a "
-                              "directory")
+            raise SymbnnError(
+                f"{out} is a file; with a directory or several inputs, -o names a directory"
+            )
         else:
             plan = [(f, out / (f.relative_to(base) if base else f.name)) for f, base in files]
     inputs = {f.resolve() for f, _ in plan}
@@ -244,7 +243,7 @@ def main(args: argparse.Namespace) -> int:
         except SymbnnError as e:
             raise type(e)(f"{src}: {e}") from None
         done.append((src, dst, ckpt, layout, diff))
-    for src, dst, ckpt, _, _ in done:
+    for _, dst, ckpt, _, _ in done:
         try:
             write_checkpoint(dst, ckpt)
         except OSError as e:
