@@ -233,6 +233,9 @@ struct Decisions<T> {
     key: Vec<T>,
     /// Live neurons of every hidden layer (they come first in canonical order).
     live: Vec<usize>,
+    /// Sign and scale by canonical position, for the writes.
+    sign_at: Vec<T>,
+    scale_at: Vec<T>,
 }
 
 /// Reusable per-thread buffers, so that the per-sample work allocates nothing.
@@ -243,10 +246,17 @@ struct Scratch<T> {
     a: Vec<T>,
     b: Vec<T>,
     dec: Decisions<T>,
-    /// Dead neurons' order, and their transform entries while they are reordered.
+    settle: SettleScratch<T>,
+}
+
+/// Buffers of `settle_dead`: the dead neurons' order, a copy of their values and of their
+/// transform entries while they are reordered.
+struct SettleScratch<T> {
     order: Vec<usize>,
+    values: Vec<T>,
     t_perm: Vec<i64>,
     t_sign: Vec<i8>,
+    t_scale: Vec<T>,
 }
 
 /// The canonicalization map of one network: which symmetries to remove, and where each hidden
@@ -373,10 +383,10 @@ impl Canonicalizer {
         self.remove
     }
 
-    fn scratch<T: Real>(&self, with_row: bool) -> Scratch<T> {
+    fn scratch<T: Real>(&self) -> Scratch<T> {
         let m = self.widest;
         Scratch {
-            row: vec![T::ZERO; if with_row { self.d } else { 0 }],
+            row: vec![T::ZERO; self.d],
             a: vec![T::ZERO; self.block],
             b: vec![T::ZERO; self.block],
             dec: Decisions {
@@ -385,10 +395,16 @@ impl Canonicalizer {
                 scale: vec![T::ONE; m],
                 key: vec![T::ZERO; m],
                 live: vec![0; self.layers.len()],
+                sign_at: vec![T::ONE; m],
+                scale_at: vec![T::ONE; m],
             },
-            order: vec![0; m],
-            t_perm: vec![0; m],
-            t_sign: vec![0; m],
+            settle: SettleScratch {
+                order: vec![0; m],
+                values: vec![T::ZERO; self.block],
+                t_perm: vec![0; m],
+                t_sign: vec![0; m],
+                t_scale: vec![T::ZERO; m],
+            },
         }
     }
 
@@ -472,25 +488,27 @@ impl Canonicalizer {
             .zip(pieces)
             .enumerate()
             .filter_map(|(task, (chunk, mut piece))| {
-                let mut s = self.scratch::<T>(input.is_none());
+                let mut s = self.scratch::<T>();
                 for (i, out) in chunk.chunks_mut(row_len).enumerate() {
                     let row = task * per_task + i;
-                    let src: &[T] = match input {
+                    // The sample is built in `s.row` and copied out in one go: a block copy
+                    // writes whole cache lines without reading them first, the scattered
+                    // writes of `pass` would not. In place, `s.row` holds the input instead.
+                    let (src, x): (&[T], &mut [T]) = match input {
                         Some(input) => {
                             let src = &input[row * row_len..(row + 1) * row_len];
                             out[d..].copy_from_slice(&src[d..]);
-                            &src[..d]
+                            (&src[..d], &mut s.row)
                         }
                         None => {
                             s.row.copy_from_slice(&out[..d]);
-                            &s.row
+                            (&s.row, &mut out[..d])
                         }
                     };
                     if !all_finite(src) {
                         return Some(row);
                     }
                     let mut rec = piece.as_mut().map(|p| p.row(i, h));
-                    let x = &mut out[..d];
                     self.pass(
                         src,
                         x,
@@ -510,7 +528,10 @@ impl Canonicalizer {
                     );
                     let dead = self.layers.iter().any(|l| s.dec.live[l.idx] < l.m);
                     if dead && self.activation != Activation::Sigmoid {
-                        self.settle_dead(x, &mut s, rec.as_mut());
+                        self.settle_dead(x, &s.dec.live, &mut s.settle, rec.as_mut());
+                    }
+                    if input.is_some() {
+                        out[..d].copy_from_slice(&s.row);
                     }
                 }
                 None
@@ -562,6 +583,10 @@ impl Canonicalizer {
             } else {
                 &mut nxt[..l.next_len()]
             };
+            for (k, &p) in dec.perm[..l.m].iter().enumerate() {
+                dec.sign_at[k] = dec.sign[p];
+                dec.scale_at[k] = dec.scale[p];
+            }
             write_layer(l, inc, wout, b_next, x_inc, next, dec, sigmoid);
             std::mem::swap(&mut cur, &mut nxt);
         }
@@ -578,23 +603,40 @@ impl Canonicalizer {
             dec.live[l.idx - 1]
         };
         let bias = &inc[l.m_in * m..];
-        let mut live = 0;
-        for (j, &b) in bias.iter().enumerate() {
-            let dead = b == T::ZERO && (0..live_rows).all(|i| inc[i * m + j] == T::ZERO);
-            let r = if self.remove.positive_scaling && !dead {
-                incoming_norm(inc, l, j, live_rows)
-            } else {
-                T::ONE
-            };
-            let sg = if flips && !dead {
-                first_nonzero_sign(inc, l, j, r, live_rows)
-            } else {
-                T::ONE
-            };
-            dec.scale[j] = r;
-            dec.sign[j] = sg;
-            dec.key[j] = if dead { T::INFINITY } else { (b / r) * sg };
-            live += usize::from(!dead);
+        let live;
+        if !self.remove.positive_scaling {
+            // The common case first, branch-free over the layer: a nonzero bias settles the
+            // sign (a random sign would defeat the branch predictor) and the key is |bias|.
+            let mut zero_bias = false;
+            let (sign, scale, key) = (&mut dec.sign[..m], &mut dec.scale[..m], &mut dec.key[..m]);
+            for j in 0..m {
+                let b = bias[j];
+                let sg = if flips && b < T::ZERO {
+                    -T::ONE
+                } else {
+                    T::ONE
+                };
+                sign[j] = sg;
+                scale[j] = T::ONE;
+                key[j] = b * sg;
+                zero_bias |= b == T::ZERO;
+            }
+            let mut alive = m;
+            if zero_bias {
+                for (j, &b) in bias.iter().enumerate().filter(|(_, &b)| b == T::ZERO) {
+                    if (0..live_rows).all(|i| inc[i * m + j] == T::ZERO) {
+                        key[j] = T::INFINITY;
+                        alive -= 1;
+                    } else if flips {
+                        sign[j] = first_nonzero_sign(inc, l, j, T::ONE, live_rows);
+                        key[j] = b * sign[j];
+                    }
+                }
+            }
+            live = alive;
+        } else {
+            self.decide_scaled(l, inc, dec, live_rows);
+            live = dec.live[l.idx];
         }
         dec.live[l.idx] = live;
         let perm = &mut dec.perm[..m];
@@ -611,6 +653,12 @@ impl Canonicalizer {
             Ordering::Equal => compare_fixed(inc, wout, l, a, b, sign, scale, live_rows),
             o => o,
         };
+        if m <= 64 && rank_sort(&key[..m], perm) {
+            return;
+        }
+        for (k, p) in perm.iter_mut().enumerate() {
+            *p = k;
+        }
         if m <= 32 {
             // Insertion sort: stable, no allocation, and fast at these sizes.
             for i in 1..m {
@@ -627,16 +675,51 @@ impl Canonicalizer {
         }
     }
 
+    /// Steps 1 and 2 of a layer with positive scaling (and possibly sign flips).
+    fn decide_scaled<T: Real>(
+        &self,
+        l: &Layer,
+        inc: &[T],
+        dec: &mut Decisions<T>,
+        live_rows: usize,
+    ) {
+        let m = l.m;
+        let flips = self.remove.sign_flip || self.remove.sigmoid_flip;
+        let bias = &inc[l.m_in * m..];
+        let mut live = 0;
+        for (j, &b) in bias.iter().enumerate() {
+            let dead = b == T::ZERO && (0..live_rows).all(|i| inc[i * m + j] == T::ZERO);
+            let r = if !dead {
+                incoming_norm(inc, l, j, live_rows)
+            } else {
+                T::ONE
+            };
+            let sg = if flips && !dead {
+                first_nonzero_sign(inc, l, j, r, live_rows)
+            } else {
+                T::ONE
+            };
+            dec.scale[j] = r;
+            dec.sign[j] = sg;
+            // Dividing by 1 is exact, and skipped: the common case has no scales.
+            let fixed = if r == T::ONE { b * sg } else { (b / r) * sg };
+            dec.key[j] = if dead { T::INFINITY } else { fixed };
+            live += usize::from(!dead);
+        }
+        dec.live[l.idx] = live;
+    }
+
     /// The end of canonicalization for dead neurons (see the module docs), on the finished
     /// sample `x`, from the last hidden layer back; `rec` follows along.
     fn settle_dead<T: Real>(
         &self,
         x: &mut [T],
-        s: &mut Scratch<T>,
+        live: &[usize],
+        s: &mut SettleScratch<T>,
         mut rec: Option<&mut TransformMut<'_, T>>,
     ) {
         for l in self.layers.iter().rev() {
-            let (m, n, live) = (l.m, l.m_out, s.dec.live[l.idx]);
+            let (m, n, live) = (l.m, l.m_out, live[l.idx]);
             if live == m {
                 continue;
             }
@@ -708,7 +791,7 @@ impl Canonicalizer {
             if order.iter().enumerate().all(|(q, &o)| o == live + q) {
                 continue;
             }
-            let tmp = &mut s.a;
+            let tmp = &mut s.values;
             for i in 0..=l.m_in {
                 let row = &mut x[l.w + i * m + live..l.w + (i + 1) * m];
                 tmp[..row.len()].copy_from_slice(row);
@@ -725,11 +808,11 @@ impl Canonicalizer {
                 let (at, k) = (l.t + live, m - live);
                 s.t_perm[..k].copy_from_slice(&t.perm[at..at + k]);
                 s.t_sign[..k].copy_from_slice(&t.sign[at..at + k]);
-                s.b[..k].copy_from_slice(&t.scale[at..at + k]);
+                s.t_scale[..k].copy_from_slice(&t.scale[at..at + k]);
                 for (q, &o) in order.iter().enumerate() {
                     t.perm[at + q] = s.t_perm[o - live];
                     t.sign[at + q] = s.t_sign[o - live];
-                    t.scale[at + q] = s.b[o - live];
+                    t.scale[at + q] = s.t_scale[o - live];
                 }
             }
         }
@@ -855,7 +938,7 @@ impl Canonicalizer {
         data.par_chunks_mut(per_task * row_len)
             .enumerate()
             .for_each(|(task, chunk)| {
-                let mut s = self.scratch::<T>(true);
+                let mut s = self.scratch::<T>();
                 for (i, out) in chunk.chunks_mut(row_len).enumerate() {
                     let row = if t_rows == 1 { 0 } else { task * per_task + i };
                     let at = row * h;
@@ -930,10 +1013,27 @@ fn incoming_norm<T: Real>(inc: &[T], l: &Layer, j: usize, live_rows: usize) -> T
     a * sum.sqrt()
 }
 
+/// Sorts small layers without branches: each neuron's rank is the number of smaller keys.
+/// Returns false, leaving `perm` scrambled, when two keys are equal (they share a rank, so a
+/// slot stays empty); then the full comparison has to decide.
+fn rank_sort<T: Real>(key: &[T], perm: &mut [usize]) -> bool {
+    perm.fill(usize::MAX);
+    for (j, &kj) in key.iter().enumerate() {
+        let rank = key.iter().map(|&ki| usize::from(ki < kj)).sum::<usize>();
+        perm[rank] = j;
+    }
+    !perm.contains(&usize::MAX)
+}
+
 /// Step 2's choice for a live neuron, after scaling by `r`: the sign of the first nonzero of
 /// (bias, weights from the `live_rows` live neurons of the previous layer).
 fn first_nonzero_sign<T: Real>(inc: &[T], l: &Layer, j: usize, r: T, live_rows: usize) -> T {
-    let first = std::iter::once(inc[l.m_in * l.m + j])
+    let bias = inc[l.m_in * l.m + j];
+    if r == T::ONE && bias != T::ZERO {
+        // The common case, without a division.
+        return if bias < T::ZERO { -T::ONE } else { T::ONE };
+    }
+    let first = std::iter::once(bias)
         .chain((0..live_rows).map(|i| inc[i * l.m + j]))
         .map(|v| v / r)
         .find(|&v| v != T::ZERO);
@@ -1002,23 +1102,36 @@ fn write_layer<T: Real>(
 ) {
     let (m, n) = (l.m, l.m_out);
     let (perm, sign, scale) = (&dec.perm[..m], &dec.sign[..m], &dec.scale[..m]);
+    let (sign_at, scale_at) = (&dec.sign_at[..m], &dec.scale_at[..m]);
     let scaled = scale.iter().any(|&r| r != T::ONE);
+    // Indexed loops over slices of one length m: only `src[perm[k]]` keeps a bounds check.
     for (src, dst) in inc.chunks_exact(m).zip(x_inc.chunks_exact_mut(m)) {
+        let (src, dst) = (&src[..m], &mut dst[..m]);
         if scaled {
-            for (v, &p) in dst.iter_mut().zip(perm) {
-                *v = (src[p] / scale[p]) * sign[p];
+            for k in 0..m {
+                dst[k] = (src[perm[k]] / scale_at[k]) * sign_at[k];
             }
         } else {
-            for (v, &p) in dst.iter_mut().zip(perm) {
-                *v = src[p] * sign[p];
+            for k in 0..m {
+                dst[k] = src[perm[k]] * sign_at[k];
             }
         }
     }
     let (w_dst, b_dst) = next.split_at_mut(m * n);
-    for (dst, &p) in w_dst.chunks_exact_mut(n).zip(perm) {
-        let (r, sg) = (scale[p], sign[p]);
-        for (v, &o) in dst.iter_mut().zip(&wout[p * n..(p + 1) * n]) {
-            *v = (o * r) * sg;
+    for ((dst, &p), (&r, &sg)) in w_dst
+        .chunks_exact_mut(n)
+        .zip(perm)
+        .zip(scale_at.iter().zip(sign_at))
+    {
+        let src = &wout[p * n..(p + 1) * n];
+        if scaled {
+            for (v, &o) in dst.iter_mut().zip(src) {
+                *v = (o * r) * sg;
+            }
+        } else {
+            for (v, &o) in dst.iter_mut().zip(src) {
+                *v = o * sg;
+            }
         }
     }
     b_dst.copy_from_slice(b_next);

@@ -2,6 +2,7 @@
 //! the GIL released around the work. The Python layer (`symbnn.symmetry`) brings arrays into
 //! C order and float32/float64 before calling these.
 
+use numpy::ndarray::IxDyn;
 use numpy::{
     Element, IntoPyArray, PyArrayDyn, PyArrayMethods, PyReadonlyArrayDyn, PyUntypedArrayMethods,
 };
@@ -98,12 +99,20 @@ fn canonicalize_typed<'py, T: Real + Element>(
     let input = contiguous(&view, "theta")?;
     let (shape, row_len, rows) = batch_shape(theta.shape())?;
     let h = canon.transform_len();
-    let mut out = vec![T::ZERO; input.len()];
+    // numpy's allocator asks the kernel for huge pages (a large Vec would fault in 4 KiB pages,
+    // which costs more than the canonicalization itself).
+    let out = PyArrayDyn::<T>::zeros(py, IxDyn(&shape), false);
     let mut t = return_transform.then(|| empty_transform::<T>(rows, h));
-    py.detach(|| {
-        canon.canonicalize_into(input, &mut out, row_len, t.as_mut().map(|t| t.as_mut()))
-    })?;
-    let out = out.into_pyarray(py).reshape(shape.clone())?.into_any();
+    {
+        let mut out_view = out.readwrite();
+        let data = out_view
+            .as_slice_mut()
+            .map_err(|_| ShapeError::new_err("internal: output"))?;
+        py.detach(|| {
+            canon.canonicalize_into(input, data, row_len, t.as_mut().map(|t| t.as_mut()))
+        })?;
+    }
+    let out = out.into_any();
     match t {
         None => Ok(out),
         Some(t) => {
@@ -156,16 +165,24 @@ fn apply_typed<'py, T: Real + Element>(
         sign: contiguous(&sign, "sign")?,
         scale: contiguous(&scale, "scale")?,
     };
-    // The one allocation: the copy that is then transformed in place.
-    let mut out = contiguous(&view, "theta")?.to_vec();
-    py.detach(|| {
-        if inverse {
-            canon.invert(&mut out, row_len, t)
-        } else {
-            canon.apply(&mut out, row_len, t)
-        }
-    })?;
-    Ok(out.into_pyarray(py).reshape(shape)?.into_any())
+    let input = contiguous(&view, "theta")?;
+    // The one allocation (numpy's, for huge pages): a copy, then transformed in place.
+    let out = PyArrayDyn::<T>::zeros(py, IxDyn(&shape), false);
+    {
+        let mut out_view = out.readwrite();
+        let data = out_view
+            .as_slice_mut()
+            .map_err(|_| ShapeError::new_err("internal: output"))?;
+        py.detach(|| {
+            data.copy_from_slice(input);
+            if inverse {
+                canon.invert(data, row_len, t)
+            } else {
+                canon.apply(data, row_len, t)
+            }
+        })?;
+    }
+    Ok(out.into_any())
 }
 
 fn dtype_error(theta: &Bound<'_, PyAny>) -> PyErr {
