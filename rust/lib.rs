@@ -4,11 +4,13 @@
 //! only with the `python` feature. Every function works on the one flat parameter layout that
 //! symbnn uses everywhere (see [`spec`]).
 
+pub mod canonical;
 pub mod error;
 pub mod spec;
 
 #[cfg(feature = "python")]
 mod python;
 
+pub use canonical::{Canonicalizer, Real, Transform, TransformMut, TransformRef};
 pub use error::{Error, Result};
 pub use spec::{Activation, MlpSpec, Symmetries};

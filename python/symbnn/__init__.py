@@ -37,25 +37,34 @@ from .predictive import ppd_grid as ppd_grid
 from .predictive import predict as predict
 from .report import summary_table as summary_table
 from .report import write_report as write_report
+from .symmetry import Transform as Transform
+from .symmetry import canonicalize as canonicalize
+from .symmetry import canonicalize_pytree as canonicalize_pytree
+from .symmetry import cardinality as cardinality
+from .symmetry import log_cardinality as log_cardinality
 
 __all__ = [
     "ACTIVATIONS",
-    "LPPD",
-    "MLP",
-    "SYMMETRIES",
     "CheckpointError",
     "DataError",
     "Dataset",
     "FunctionalConvergence",
+    "LPPD",
+    "MLP",
     "NonFiniteError",
     "Predictive",
+    "SYMMETRIES",
     "ShapeError",
     "SymbnnError",
     "Symmetries",
+    "Transform",
     "UnsupportedError",
     "WeightsError",
     "__version__",
     "accuracy",
+    "canonicalize",
+    "canonicalize_pytree",
+    "cardinality",
     "coverage",
     "crps",
     "datasets",
@@ -65,6 +74,7 @@ __all__ = [
     "function_space_rhat",
     "functional_convergence",
     "load_table",
+    "log_cardinality",
     "lppd",
     "nll",
     "ppd_grid",

@@ -6,6 +6,8 @@ use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 
+mod canonical;
+
 use crate::error::Error;
 use crate::spec::{Activation, MlpSpec};
 
@@ -92,5 +94,6 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(activation_symmetries, m)?)?;
     m.add_function(wrap_pyfunction!(num_params, m)?)?;
     // Submodules register here, one line each.
+    canonical::register(m)?;
     Ok(())
 }
