@@ -3,8 +3,13 @@
 The public API; everything else is private. See README.md for a tour.
 """
 
+from . import chains as chains
 from . import datasets as datasets
 from ._core import __version__ as __version__
+from .chains import chains_needed as chains_needed
+from .chains import coverage_probability as coverage_probability
+from .chains import expected_chains as expected_chains
+from .chains import halfnormal_weights as halfnormal_weights
 from .datasets import Dataset as Dataset
 from .datasets import load_table as load_table
 from .errors import CheckpointError as CheckpointError
@@ -33,6 +38,11 @@ __all__ = [
     "UnsupportedError",
     "WeightsError",
     "__version__",
+    "chains",
+    "chains_needed",
+    "coverage_probability",
     "datasets",
+    "expected_chains",
+    "halfnormal_weights",
     "load_table",
 ]

@@ -12,3 +12,28 @@ class UnsupportedError(SymbnnError): ...
 
 def activation_symmetries() -> dict[str, dict[str, bool]]: ...
 def num_params(sizes: list[int], activation: str) -> int: ...
+
+# --- rust/python/bound.rs ------------------------------------------------------------------
+import numpy as np  # noqa: E402
+import numpy.typing as npt  # noqa: E402
+
+MAX_EXACT_MODES: int
+MAX_INCLUSION_EXCLUSION_MODES: int
+
+def expected_chains(
+    weights: npt.NDArray[np.float64], normalize: bool = False, method: str = "integral"
+) -> float: ...
+def chains_needed(
+    weights: npt.NDArray[np.float64],
+    confidence: float = 0.99,
+    method: str | None = None,
+    normalize: bool = False,
+) -> int: ...
+def coverage_probability(
+    weights: npt.NDArray[np.float64],
+    chains: int,
+    normalize: bool = False,
+    complement: bool = False,
+) -> float: ...
+def halfnormal_weights(nu: int) -> npt.NDArray[np.float64]: ...
+def recommended_method(nu: int) -> str: ...

@@ -1,6 +1,8 @@
 //! The only PyO3 code: array conversion, GIL release around the heavy calls, and the one mapping
 //! from `crate::Error` onto Python exceptions. Each submodule wraps one core module.
 
+mod bound;
+
 use pyo3::create_exception;
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
@@ -92,5 +94,6 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(activation_symmetries, m)?)?;
     m.add_function(wrap_pyfunction!(num_params, m)?)?;
     // Submodules register here, one line each.
+    bound::register(m)?;
     Ok(())
 }
