@@ -16,6 +16,7 @@ The ratios are printed at the end (`-s` not needed).
 import numpy as np
 import pytest
 from safetensors.numpy import load_file, save_file
+
 from symbnn import canonicalize
 from symbnn.cli import main
 

@@ -8,8 +8,9 @@ from types import SimpleNamespace
 
 import numpy as np
 import pytest
-import symbnn
 from scipy.special import logsumexp
+
+import symbnn
 
 CHAINS = 200
 GRID = np.linspace(-3.0, 3.0, 128)

@@ -4,6 +4,7 @@
 //! only with the `python` feature. Every function works on the one flat parameter layout that
 //! symbnn uses everywhere (see [`spec`]).
 
+pub mod bound;
 pub mod canonical;
 pub mod error;
 pub mod spec;

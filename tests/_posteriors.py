@@ -4,6 +4,7 @@ metrics, diagnostics and plot tests."""
 from types import SimpleNamespace
 
 import numpy as np
+
 from symbnn import MLP
 
 

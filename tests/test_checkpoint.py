@@ -7,6 +7,7 @@ import sys
 import numpy as np
 import pytest
 from safetensors.numpy import load_file, save_file
+
 from symbnn import canonicalize
 from symbnn.checkpoint import detect_layout, read_checkpoint
 from symbnn.cli import main

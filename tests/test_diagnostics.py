@@ -6,6 +6,7 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 from _posteriors import random_posterior
+
 from symbnn import UnsupportedError, function_space_ess, function_space_rhat
 from symbnn.diagnostics import ess_bulk, split_rhat
 

@@ -7,12 +7,13 @@ from types import SimpleNamespace
 
 import numpy as np
 import pytest
-import symbnn
 from _posteriors import np_means, random_posterior
 from scipy.integrate import quad
 from scipy.optimize import brentq
 from scipy.special import logsumexp, softmax
 from scipy.stats import norm
+
+import symbnn
 from symbnn import (
     DataError,
     ShapeError,

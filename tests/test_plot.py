@@ -4,8 +4,9 @@ import sys
 
 import numpy as np
 import pytest
-import symbnn
 from _posteriors import random_posterior
+
+import symbnn
 from symbnn import ShapeError, UnsupportedError
 from symbnn.plot import (
     default_params,

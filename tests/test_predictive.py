@@ -5,9 +5,10 @@ from types import SimpleNamespace
 
 import numpy as np
 import pytest
-import symbnn
 from _posteriors import np_means, random_posterior
 from scipy.stats import norm
+
+import symbnn
 from symbnn import (
     DataError,
     NonFiniteError,

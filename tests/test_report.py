@@ -4,6 +4,7 @@ import json
 
 import numpy as np
 import pytest
+
 from symbnn import SymbnnError, summary_table, write_report
 
 

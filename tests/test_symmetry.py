@@ -6,9 +6,10 @@ import math
 import jax.numpy as jnp
 import numpy as np
 import pytest
-import symbnn
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+
+import symbnn
 from symbnn import (
     MLP,
     SYMMETRIES,

@@ -3,8 +3,13 @@
 The public API; everything else is private. See README.md for a tour.
 """
 
+from . import chains as chains
 from . import datasets as datasets
 from ._core import __version__ as __version__
+from .chains import chains_needed as chains_needed
+from .chains import coverage_probability as coverage_probability
+from .chains import expected_chains as expected_chains
+from .chains import halfnormal_weights as halfnormal_weights
 from .datasets import Dataset as Dataset
 from .datasets import load_table as load_table
 from .diagnostics import function_space_ess as function_space_ess
@@ -65,14 +70,19 @@ __all__ = [
     "canonicalize",
     "canonicalize_pytree",
     "cardinality",
+    "chains",
+    "chains_needed",
     "coverage",
+    "coverage_probability",
     "crps",
     "datasets",
     "ece",
     "evaluate",
+    "expected_chains",
     "function_space_ess",
     "function_space_rhat",
     "functional_convergence",
+    "halfnormal_weights",
     "load_table",
     "log_cardinality",
     "lppd",

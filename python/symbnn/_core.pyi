@@ -1,6 +1,9 @@
 # Stubs for the Rust extension, written by hand; checked by `python -m mypy.stubtest symbnn._core`.
 # Each section belongs to one Rust bindings module (rust/python/*.rs).
 
+import numpy as np
+import numpy.typing as npt
+
 # --- rust/python/mod.rs --------------------------------------------------------------------
 __version__: str
 
@@ -14,8 +17,6 @@ def activation_symmetries() -> dict[str, dict[str, bool]]: ...
 def num_params(sizes: list[int], activation: str) -> int: ...
 
 # --- rust/python/canonical.rs --------------------------------------------------------------
-import numpy as np  # noqa: E402
-import numpy.typing as npt  # noqa: E402
 
 def canonicalize(
     theta: npt.NDArray[np.floating],
@@ -48,3 +49,26 @@ def apply_transform(
     scale: npt.NDArray[np.floating],
     inverse: bool = False,
 ) -> npt.NDArray[np.floating]: ...
+
+# --- rust/python/bound.rs ------------------------------------------------------------------
+
+MAX_EXACT_MODES: int
+MAX_INCLUSION_EXCLUSION_MODES: int
+
+def expected_chains(
+    weights: npt.NDArray[np.float64], normalize: bool = False, method: str = "integral"
+) -> float: ...
+def chains_needed(
+    weights: npt.NDArray[np.float64],
+    confidence: float = 0.99,
+    method: str | None = None,
+    normalize: bool = False,
+) -> int: ...
+def coverage_probability(
+    weights: npt.NDArray[np.float64],
+    chains: int,
+    normalize: bool = False,
+    complement: bool = False,
+) -> float: ...
+def halfnormal_weights(nu: int) -> npt.NDArray[np.float64]: ...
+def recommended_method(nu: int) -> str: ...

@@ -64,9 +64,7 @@ def deep_ensemble(
 
     if epochs is None:
         epochs = 500 if len(spec.hidden) <= 1 else 1000
-    keys = jax.vmap(lambda i: jax.random.fold_in(jax.random.key(seed), i))(
-        jnp.arange(num_members)
-    )
+    keys = jax.vmap(lambda i: jax.random.fold_in(jax.random.key(seed), i))(jnp.arange(num_members))
     starts = jax.vmap(spec.init_position)(keys)
     t0 = time.perf_counter()
     pos, final_loss = optimize_positions(

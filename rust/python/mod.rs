@@ -1,12 +1,13 @@
 //! The only PyO3 code: array conversion, GIL release around the heavy calls, and the one mapping
 //! from `crate::Error` onto Python exceptions. Each submodule wraps one core module.
 
+mod bound;
+mod canonical;
+
 use pyo3::create_exception;
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
-
-mod canonical;
 
 use crate::error::Error;
 use crate::spec::{Activation, MlpSpec};
@@ -95,5 +96,6 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(num_params, m)?)?;
     // Submodules register here, one line each.
     canonical::register(m)?;
+    bound::register(m)?;
     Ok(())
 }

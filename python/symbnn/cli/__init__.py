@@ -13,6 +13,7 @@ from ..errors import SymbnnError
 # Subcommand name -> module in this package.
 _COMMANDS = {
     "canonicalize": "canonicalize",
+    "chains": "chains",
 }
 
 

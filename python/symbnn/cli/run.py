@@ -16,7 +16,9 @@ def parse_hidden(text: str) -> tuple[int, ...]:
     try:
         widths = tuple(int(w) for w in text.replace(",", "x").split("x") if w)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"hidden widths like 3 or 16x16x16, got {text!r}") from None
+        raise argparse.ArgumentTypeError(
+            f"hidden widths like 3 or 16x16x16, got {text!r}"
+        ) from None
     if not widths or min(widths) < 1:
         raise argparse.ArgumentTypeError(f"hidden widths must be positive, got {text!r}")
     return widths
@@ -70,8 +72,16 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def main(args) -> int:
-    from .. import MLP, canonicalize, chains_needed, evaluate, find_modes, halfnormal_weights
-    from .. import functional_convergence, sample
+    from .. import (
+        MLP,
+        canonicalize,
+        chains_needed,
+        evaluate,
+        find_modes,
+        functional_convergence,
+        halfnormal_weights,
+        sample,
+    )
     from ..report import summary_table, write_report
 
     t0 = time.perf_counter()
