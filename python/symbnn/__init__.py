@@ -18,6 +18,9 @@ from .model import ACTIVATIONS as ACTIVATIONS
 from .model import MLP as MLP
 from .model import SYMMETRIES as SYMMETRIES
 from .model import Symmetries as Symmetries
+from .posterior import Posterior as Posterior
+from .posterior import load_posterior as load_posterior
+from .sampling import sample as sample
 
 __all__ = [
     "ACTIVATIONS",
@@ -27,6 +30,7 @@ __all__ = [
     "DataError",
     "Dataset",
     "NonFiniteError",
+    "Posterior",
     "ShapeError",
     "SymbnnError",
     "Symmetries",
@@ -34,5 +38,7 @@ __all__ = [
     "WeightsError",
     "__version__",
     "datasets",
+    "load_posterior",
     "load_table",
+    "sample",
 ]

@@ -11,7 +11,7 @@ import sys
 from ..errors import SymbnnError
 
 # Subcommand name -> module in this package.
-_COMMANDS = {}
+_COMMANDS = {"sample": "sample"}
 
 
 def build_parser() -> argparse.ArgumentParser:
