@@ -6,6 +6,7 @@ import zipfile
 
 import numpy as np
 import pytest
+
 import symbnn
 from symbnn import DataError, Posterior, load_posterior
 

@@ -13,6 +13,7 @@ import textwrap
 
 import numpy as np
 import pytest
+
 import symbnn
 from symbnn import _kernels
 from symbnn.errors import NonFiniteError, ShapeError, SymbnnError, UnsupportedError

@@ -14,9 +14,12 @@ and a faster engine can replace one without touching the driver:
   (counts over warm-up and sampling), `step_size`, `inverse_mass_matrix` `(C, D)`, plus what
   the kernel adapts (`num_integration_steps`, `L`, ...).
 
-Runners are pure, traceable JAX functions (the driver jits, shards and times them); the options
-are Python constants. A runner must treat chains independently, except `chees`, whose
-adaptation pools a fixed-size *ensemble* of consecutive chains (see `run_chees`).
+Runners are pure, traceable JAX functions: the driver wraps one in `jit(shard_map(...))`, so it
+sees one device's share of a chunk, and times its compilation apart. `keys` are typed keys
+(`jax.random.key`); the options are Python constants (keyword-only, with defaults: `sample`
+lists them from the signature and refuses unknown ones). A runner must treat chains
+independently, except `chees`, whose adaptation pools a fixed-size *ensemble* of consecutive
+chains (see `run_chees`).
 """
 
 from __future__ import annotations

@@ -112,9 +112,8 @@ def sample(
     dim = spec.num_params if noise_std is not None else spec.position_size
     starts, init_name, init_opts = _check_init(init, init_options, num_chains, dim)
     devices = _check_devices(devices)
-    group = int(options.get(GROUPED.get(kernel, ""), 1))
-    if group < 1:
-        raise SymbnnError(f"{GROUPED[kernel]} must be at least 1, got {group}")
+    # Kernels that adapt across a group of consecutive chains need whole groups per chunk.
+    group = _positive_int(options[GROUPED[kernel]], GROUPED[kernel]) if kernel in GROUPED else 1
     if chunk_size is not None:
         chunk_size = _positive_int(chunk_size, "chunk_size")
     unit = math.lcm(len(devices), group)  # a chunk must split evenly over devices and groups
