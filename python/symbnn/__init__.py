@@ -35,6 +35,8 @@ from .model import ACTIVATIONS as ACTIVATIONS
 from .model import MLP as MLP
 from .model import SYMMETRIES as SYMMETRIES
 from .model import Symmetries as Symmetries
+from .posterior import Posterior as Posterior
+from .posterior import load_posterior as load_posterior
 from .predictive import FunctionalConvergence as FunctionalConvergence
 from .predictive import Predictive as Predictive
 from .predictive import functional_convergence as functional_convergence
@@ -42,6 +44,7 @@ from .predictive import ppd_grid as ppd_grid
 from .predictive import predict as predict
 from .report import summary_table as summary_table
 from .report import write_report as write_report
+from .sampling import sample as sample
 from .symmetry import Transform as Transform
 from .symmetry import canonicalize as canonicalize
 from .symmetry import canonicalize_pytree as canonicalize_pytree
@@ -57,6 +60,7 @@ __all__ = [
     "LPPD",
     "MLP",
     "NonFiniteError",
+    "Posterior",
     "Predictive",
     "SYMMETRIES",
     "ShapeError",
@@ -83,6 +87,7 @@ __all__ = [
     "function_space_rhat",
     "functional_convergence",
     "halfnormal_weights",
+    "load_posterior",
     "load_table",
     "log_cardinality",
     "lppd",
@@ -91,6 +96,7 @@ __all__ = [
     "predict",
     "predictive_quantiles",
     "rmse",
+    "sample",
     "summary_table",
     "write_report",
 ]

@@ -15,6 +15,7 @@ _COMMANDS = {
     "canonicalize": "canonicalize",
     "chains": "chains",
 }
+_COMMANDS = {"sample": "sample"}
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,0 +1,251 @@
+"""`symbnn.sample`: correctness on a conjugate model, invariance to chunks and devices,
+starts, flagged chains, bad input, and the `symbnn sample` command.
+
+Compilation dominates the cost of these tests, so most use tiny programs (no warm-up) and the
+correctness test keeps chains and steps small.
+"""
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+
+import symbnn
+from symbnn import _kernels
+from symbnn.errors import NonFiniteError, ShapeError, SymbnnError, UnsupportedError
+
+NOISE = 0.5
+PRIOR = 1.0
+
+
+def linear_data(n=40, seed=0):
+    """A Bayesian linear regression (two features and a bias) with known noise."""
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(n, 2))
+    y = x @ np.array([0.7, -0.4]) + 0.3 + NOISE * rng.normal(size=n)
+    return x, y
+
+
+def exact_posterior(x, y):
+    """Closed form: precision `I/s² + XᵀX/σ²`, mean `Σ Xᵀy/σ²`, with `X = [x, 1]` (the
+    flat layout puts W first, then the bias)."""
+    design = np.column_stack([x, np.ones(len(x))])
+    cov = np.linalg.inv(np.eye(3) / PRIOR**2 + design.T @ design / NOISE**2)
+    return cov @ design.T @ y / NOISE**2, cov
+
+
+LINEAR = symbnn.MLP(2, hidden=(), activation="identity", prior_scale=PRIOR)
+# Kernel names with distinct runners (an alias of another kernel is tested once).
+KERNELS = list({id(f): name for name, f in reversed(_kernels.RUNNERS.items())}.values())
+# A cheap program for driver tests: HMC without warm-up, small fixed steps.
+CHEAP = dict(kernel="hmc", num_warmup=0, initial_step_size=0.05, num_integration_steps=3)
+
+
+@pytest.mark.parametrize("kernel", KERNELS)
+def test_conjugate_linear_regression_matches_closed_form(kernel):
+    x, y = linear_data()
+    mean, cov = exact_posterior(x, y)
+    post = symbnn.sample(
+        LINEAR, x, y, num_chains=256, num_warmup=300, num_samples=4, thinning=5,
+        kernel=kernel, noise_std=NOISE, progress=False, chunk_size=128,
+    )  # fmt: skip
+    assert post.samples.shape == (256, 4, 3)
+    assert np.all(post.noise_std == NOISE)
+    assert post.diagnostics["finite"].all()
+    draws = post.flat_samples()
+    # Draws of one chain are correlated: count half of them as independent.
+    n_eff = draws.shape[0] / 2
+    z_mean = (draws.mean(0) - mean) / np.sqrt(np.diag(cov) / n_eff)
+    var = np.diag(cov)
+    se_cov = np.sqrt((np.outer(var, var) + cov**2) / n_eff)  # sd of a sample covariance
+    z_cov = (np.cov(draws.T) - cov) / se_cov
+    assert np.abs(z_mean).max() < 4, z_mean
+    assert np.abs(z_cov).max() < 4, z_cov
+    assert post.diagnostics["num_grad_evals"].min() > 300
+    assert post.timings["compile_s"] >= 0 and post.timings["run_s"] > 0
+
+
+def test_results_do_not_depend_on_chunk_size_or_chain_position():
+    x, y = linear_data()
+    one = symbnn.sample(LINEAR, x, y, num_chains=6, num_samples=3, progress=False, **CHEAP)
+    chunked = symbnn.sample(
+        LINEAR, x, y, num_chains=6, num_samples=3, chunk_size=4, progress=False, **CHEAP
+    )
+    later = symbnn.sample(
+        LINEAR, x, y, num_chains=4, num_samples=3, chunk_size=4, first_chain=2,
+        progress=False, **CHEAP,
+    )  # fmt: skip
+    assert chunked.settings["num_chunks"] == 2
+    # Equal up to rounding (XLA may order a reduction differently for another batch width).
+    np.testing.assert_allclose(one.samples, chunked.samples, rtol=0, atol=1e-12)
+    np.testing.assert_allclose(one.samples[2:], later.samples, rtol=0, atol=1e-12)
+    assert later.timings["compile_s"] < chunked.timings["compile_s"]  # a cached program
+    assert later.settings["compile_cached"]
+    # The chains moved, and differ from one another.
+    assert not np.allclose(one.samples[:, 0], one.samples[:, -1])
+    assert len(np.unique(one.samples[:, -1, 0])) == 6
+    other_seed = symbnn.sample(
+        LINEAR, x, y, num_chains=6, num_samples=3, seed=1, progress=False, **CHEAP
+    )
+    assert not np.allclose(other_seed.samples, one.samples)
+
+
+_DEVICES_SCRIPT = textwrap.dedent(
+    """
+    import json, jax, numpy as np
+    jax.config.update("jax_enable_x64", True)
+    import symbnn
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(40, 2)); y = x @ np.array([0.7, -0.4]) + 0.3 + 0.5 * rng.normal(size=40)
+    spec = symbnn.MLP(2, hidden=(), activation="identity")
+    opts = dict(num_chains=10, num_samples=3, kernel="hmc", num_warmup=0, noise_std=0.5,
+                initial_step_size=0.05, num_integration_steps=3, progress=False)
+    devs = jax.devices()
+    runs = {
+        "one": symbnn.sample(spec, x, y, devices=devs[:1], **opts),
+        "eight": symbnn.sample(spec, x, y, devices=devs, chunk_size=16, **opts),
+        "three": symbnn.sample(spec, x, y, devices=devs[:3], chunk_size=4, **opts),
+    }
+    print(json.dumps({
+        "num_devices": len(devs),
+        "settings": {k: [p.settings["num_devices"], p.settings["chunk_size"]]
+                     for k, p in runs.items()},
+        "max_diff": [float(np.abs(runs["one"].samples - p.samples).max()) for p in runs.values()],
+    }))
+    """
+)
+
+
+def test_results_do_not_depend_on_the_number_of_devices():
+    env = {
+        **os.environ,
+        "XLA_FLAGS": "--xla_force_host_platform_device_count=8",
+        "JAX_PLATFORMS": "cpu",
+    }
+    out = subprocess.run(
+        [sys.executable, "-c", _DEVICES_SCRIPT], env=env, capture_output=True, text=True,
+        timeout=600,
+    )  # fmt: skip
+    assert out.returncode == 0, out.stderr[-3000:]
+    res = json.loads(out.stdout.strip().splitlines()[-1])
+    assert res["num_devices"] == 8
+    # Chunks are rounded up to a multiple of the device count: 16 chains on 8 devices, 6 on 3.
+    assert res["settings"] == {"one": [1, 10], "eight": [8, 16], "three": [3, 6]}
+    # Equal up to rounding: XLA may order a reduction differently for another batch width.
+    assert max(res["max_diff"]) < 1e-12
+
+
+def test_ensemble_init_starts_at_the_mode():
+    x, y = linear_data()
+    mean, _ = exact_posterior(x, y)  # the posterior is Gaussian: its mean is the mode
+    post = symbnn.sample(
+        LINEAR, x, y, num_chains=4, num_samples=1, init="ensemble", noise_std=NOISE,
+        init_options={"num_steps": 400, "learning_rate": 0.05}, progress=False, **CHEAP,
+    )  # fmt: skip
+    ld = LINEAR.logdensity_fn(x, y)
+    at_mode = float(ld(np.append(mean, np.log(NOISE))))
+    np.testing.assert_allclose(post.diagnostics["init_log_density"], at_mode, atol=1e-4)
+    assert post.settings["init"] == "ensemble"
+    assert post.settings["init_options"]["optimizer"] == "adam"
+
+
+def test_explicit_starts_and_a_non_finite_chain_is_flagged_not_dropped():
+    x, y = linear_data()
+    starts = np.zeros((3, LINEAR.position_size))
+    starts[1, 0] = 1e200  # its log density overflows: the chain cannot move
+    with pytest.warns(RuntimeWarning, match="1 of 3 chains ended non-finite"):
+        post = symbnn.sample(
+            LINEAR, x, y, num_chains=3, num_samples=2, init=starts, progress=False, **CHEAP
+        )
+    assert post.samples.shape == (3, 2, 3) and post.noise_std.shape == (3, 2)
+    assert post.diagnostics["finite"].tolist() == [True, False, True]
+    ld = LINEAR.logdensity_fn(x, y)
+    assert post.diagnostics["init_log_density"][0] == pytest.approx(float(ld(starts[0])))
+
+
+def test_classification_has_no_noise():
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=(30, 2))
+    y = (x[:, 0] > 0).astype(int)
+    spec = symbnn.MLP(2, hidden=(2,), out_features=2, likelihood="categorical")
+    post = symbnn.sample(spec, x, y, num_chains=2, num_samples=2, progress=False, **CHEAP)
+    assert post.noise_std is None
+    assert post.samples.shape == (2, 2, spec.num_params)
+
+
+def _bad(**kw):
+    x, y = linear_data()
+    args = dict(x=x, y=y, num_chains=2, num_warmup=5, progress=False)
+    args.update(kw)
+    spec = args.pop("spec", LINEAR)
+    return symbnn.sample(spec, args.pop("x"), args.pop("y"), **args)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error", "match"),
+    [
+        ({"y": np.zeros(39)}, ShapeError, "40 rows"),
+        ({"x": np.zeros((40, 3))}, ShapeError, "in_features is 2"),
+        ({"x": np.zeros(40)}, ShapeError, r"shape \(n, features\)"),
+        ({"x": np.full((40, 2), np.nan)}, NonFiniteError, "x holds a non-finite"),
+        ({"y": np.full(40, np.inf)}, NonFiniteError, "y holds a non-finite"),
+        ({"num_chains": 0}, SymbnnError, "num_chains"),
+        ({"num_chains": 2.5}, SymbnnError, "num_chains"),
+        ({"num_chains": True}, SymbnnError, "num_chains"),
+        ({"num_samples": 0}, SymbnnError, "num_samples"),
+        ({"thinning": 0}, SymbnnError, "thinning"),
+        ({"num_warmup": -1}, SymbnnError, "num_warmup"),
+        ({"chunk_size": 0}, SymbnnError, "chunk_size"),
+        ({"kernel": "gibbs"}, UnsupportedError, "unknown kernel 'gibbs'"),
+        ({"kernel": "nuts", "num_integration_steps": 3}, SymbnnError, "no option"),
+        ({"init": "zeros"}, SymbnnError, "init must be one of"),
+        ({"init": np.zeros((3, 4))}, ShapeError, r"shape \(2, 4\)"),
+        ({"init": np.full((2, 4), np.nan)}, NonFiniteError, "chain 0"),
+        ({"init_options": {"num_steps": 5}}, SymbnnError, "init='ensemble' only"),
+        ({"init": "ensemble", "init_options": {"lr": 1}}, SymbnnError, "unknown init_options"),
+        ({"noise_std": -1.0}, SymbnnError, "noise_std"),
+        ({"devices": []}, SymbnnError, "devices"),
+        ({"spec": "f1"}, SymbnnError, "spec must be an MLP"),
+        ({"kernel": "chees", "ensemble_size": 0}, SymbnnError, "ensemble_size"),
+    ],
+)
+def test_bad_input_is_refused_before_compiling(kwargs, error, match):
+    with pytest.raises(error, match=match):
+        _bad(**kwargs)
+
+
+def test_noise_std_is_for_regression_only():
+    spec = symbnn.MLP(2, hidden=(2,), out_features=2, likelihood="categorical")
+    with pytest.raises(SymbnnError, match="regression"):
+        symbnn.sample(spec, np.zeros((4, 2)), np.zeros(4, int), num_chains=1, noise_std=1.0)
+    with pytest.raises(SymbnnError, match="class labels"):
+        symbnn.sample(spec, np.zeros((4, 2)), np.full(4, 2), num_chains=1)
+
+
+def test_cli_sample_writes_a_posterior(tmp_path, capsys):
+    from symbnn.cli import main
+
+    out = tmp_path / "post.npz"
+    argv = [
+        "sample", "--dataset", "sinusoidal", "--hidden", "3", "--chains", "3",
+        "--kernel", "hmc", "--warmup", "0", "--samples", "2", "--option", "initial_step_size=0.01",
+        "--option", "num_integration_steps=2", "--no-progress", "-o", str(out),
+    ]  # fmt: skip
+    assert main(argv) == 0
+    post = symbnn.load_posterior(out)
+    assert post.samples.shape == (3, 2, 10)
+    assert post.settings["kernel_options"]["num_integration_steps"] == 2
+    assert post.settings["data"]["name"] == "sinusoidal"
+    assert "test LPPD" in capsys.readouterr().out
+
+
+def test_cli_sample_reports_bad_options(capsys):
+    from symbnn.cli import main
+
+    argv = ["sample", "--dataset", "sinusoidal", "--chains", "2", "--option", "nope"]
+    assert main(argv) == 2
+    assert "KEY=VALUE" in capsys.readouterr().err
