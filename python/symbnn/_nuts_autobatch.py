@@ -142,6 +142,39 @@ def _cast(tree, dtype, int_dtype=jnp.int32):
     return jax.tree.map(cast, tree)
 
 
+def _checkpoint_range(step):
+    """Checkpoints of the sub-trees that end at leapfrog `step` of a doubling (NumPyro's
+    `_leaf_idx_to_ckpt_idxs`, as in `termination.iterative_uturn_numpyro`)."""
+    idx_max = jnp.bitwise_count(step >> 1).astype(jnp.int32)
+    num_subtrees = jnp.bitwise_count((~step & (step + 1)) - 1).astype(jnp.int32)
+    return idx_max - num_subtrees + 1, idx_max
+
+
+def _update_checkpoints(criterion, momentum_sum, momentum, step):
+    """`iterative_uturn_numpyro`'s `update_criterion_state`, written with a mask rather than
+    `cond` + scatter (under `vmap` those copy and scatter the checkpoints every trip)."""
+    idx_min, idx_max = _checkpoint_range(step)
+    slots = jnp.arange(criterion.momentum.shape[0])
+    write = ((step % 2 == 0) & (slots == idx_max))[:, None]
+    return termination.IterativeUTurnState(
+        jnp.where(write, momentum, criterion.momentum),
+        jnp.where(write, momentum_sum, criterion.momentum_sum),
+        idx_min,
+        idx_max,
+    )
+
+
+def _is_turning_subtrees(check_turning, criterion, momentum_sum, momentum):
+    """`iterative_uturn_numpyro`'s `is_iterative_turning`: a U-turn in any sub-tree ending at
+    this step.  All checkpoints are checked at once and the range masked, instead of the
+    early-exit `while_loop` (a batched while loop with gathers under `vmap`)."""
+    slots = jnp.arange(criterion.momentum.shape[0])
+    in_range = (slots >= criterion.idx_min) & (slots <= criterion.idx_max)
+    subtree_sum = momentum_sum - criterion.momentum_sum + criterion.momentum
+    turning = jax.vmap(check_turning, (0, None, 0))(criterion.momentum, momentum, subtree_sum)
+    return jnp.any(in_range & turning)
+
+
 def build_run_nuts(
     logdensity_fn: Callable[[jax.Array], jax.Array],
     *,
@@ -187,7 +220,7 @@ def build_run_nuts(
         return logdensity.astype(position.dtype), grad.astype(position.dtype)
 
     def logdensity_same_dtype(position):
-        return value_and_grad(position)[0]
+        return logdensity_fn(position).astype(position.dtype)
 
     # --- the transition's pieces, for one chain ----------------------------------------
     def begin_iteration(c: _Chain) -> _Chain:
@@ -254,8 +287,9 @@ def build_run_nuts(
         adaptation = _Adaptation(ss_state, imm_state, step_size, imm_state.inverse_mass_matrix)
         proposal = Proposal(state, zero, zero, zero)
         i0 = jnp.zeros((), jnp.int32)
-        new_criterion, _, _ = termination.iterative_uturn_numpyro(metrics.default_metric(
-            adaptation.inverse_mass_matrix).check_turning)
+        new_criterion, _, _ = termination.iterative_uturn_numpyro(
+            metrics.default_metric(adaptation.inverse_mass_matrix).check_turning
+        )
         criterion = new_criterion(state, max_tree_depth)
         c = _Chain(
             key=key,
@@ -292,9 +326,6 @@ def build_run_nuts(
         metric = metrics.default_metric(a.inverse_mass_matrix)
         integrator = integrators.velocity_verlet(logdensity_same_dtype, metric.kinetic_energy)
         _, generate_proposal = proposal_generator(trajectory.hmc_energy(metric.kinetic_energy))
-        _, update_criterion, is_turning_subtrees = termination.iterative_uturn_numpyro(
-            metric.check_turning
-        )
         forward = c.direction > 0
 
         # 1. one leapfrog step from the growing end (the only gradient of the trip).
@@ -309,8 +340,10 @@ def build_run_nuts(
             jax.random.fold_in(c.key_tree, c.step), c.sub_proposal, new_proposal
         )
         sub_proposal = _where(first, new_proposal, sampled)
-        criterion = update_criterion(c.criterion, sub_momentum_sum, state.momentum, c.step)
-        sub_turning = is_turning_subtrees(criterion, sub_momentum_sum, state.momentum)
+        criterion = _update_checkpoints(c.criterion, sub_momentum_sum, state.momentum, c.step)
+        sub_turning = _is_turning_subtrees(
+            metric.check_turning, criterion, sub_momentum_sum, state.momentum
+        )
         step = c.step + 1
         left = _where(active & ~forward, state, c.left)
         right = _where(active & forward, state, c.right)
@@ -395,7 +428,9 @@ def build_run_nuts(
         }
         return chains.samples, info
 
-    return jax.jit(run)
+    run_jit = jax.jit(run)
+    run_jit._init_chain, run_jit._trip = init_chain, trip  # for profiling the loop body
+    return run_jit
 
 
 def _check_inputs(initial_positions, keys):
