@@ -47,7 +47,8 @@ re-derived; the pieces are BlackJAX's own: `integrators.velocity_verlet`,
 `metrics.default_metric` (kinetic energy, momentum, U-turn criterion),
 `proposal.proposal_generator`, `progressive_uniform_sampling`,
 `progressive_biased_sampling`, `trajectory.hmc_energy`, the iterative U-turn checkpoints
-of `termination.iterative_uturn_numpyro`, the divergence threshold (1000), and the
+of `termination.iterative_uturn_numpyro` (sub-tree checks at every odd step, the full
+trajectory's at the end of each doubling), the divergence threshold (1000), and the
 keys are split the way BlackJAX splits them.  The warm-up is Stan's window adaptation as
 in `blackjax.window_adaptation`: `build_schedule` for the fast/slow windows,
 `dual_averaging_adaptation` for the step size and `mass_matrix_adaptation` (Welford,
@@ -58,6 +59,16 @@ same moves as BlackJAX's kernel and adaptation (tested to round-off).
 
 Randomness: iteration `i` of a chain uses `fold_in(chain_key, i)`, split as BlackJAX's
 kernel splits its key, so a chain's draws depend only on its key and start.
+
+Cost
+----
+Per trip: one batched gradient plus O(`max_tree_depth` x d) masked bookkeeping per chain
+(threefry key derivations included) and a fixed dispatch cost of a few hundred
+microseconds on CPU (XLA runs each trip's ~180 kernels one after another), which matters
+only below a few hundred chains.  With many chains the gradient dominates; under `vmap`
+its arrays have the chains as their leading axis and tiny minor axes (3 hidden units, 1
+input), which XLA's CPU backend vectorizes poorly: a hand-written chains-minor gradient of
+the same network is about twice as fast.
 """
 
 from __future__ import annotations
@@ -140,39 +151,6 @@ def _cast(tree, dtype, int_dtype=jnp.int32):
         return x.astype(dtype if jnp.issubdtype(x.dtype, jnp.floating) else int_dtype)
 
     return jax.tree.map(cast, tree)
-
-
-def _checkpoint_range(step):
-    """Checkpoints of the sub-trees that end at leapfrog `step` of a doubling (NumPyro's
-    `_leaf_idx_to_ckpt_idxs`, as in `termination.iterative_uturn_numpyro`)."""
-    idx_max = jnp.bitwise_count(step >> 1).astype(jnp.int32)
-    num_subtrees = jnp.bitwise_count((~step & (step + 1)) - 1).astype(jnp.int32)
-    return idx_max - num_subtrees + 1, idx_max
-
-
-def _update_checkpoints(criterion, momentum_sum, momentum, step):
-    """`iterative_uturn_numpyro`'s `update_criterion_state`, written with a mask rather than
-    `cond` + scatter (under `vmap` those copy and scatter the checkpoints every trip)."""
-    idx_min, idx_max = _checkpoint_range(step)
-    slots = jnp.arange(criterion.momentum.shape[0])
-    write = ((step % 2 == 0) & (slots == idx_max))[:, None]
-    return termination.IterativeUTurnState(
-        jnp.where(write, momentum, criterion.momentum),
-        jnp.where(write, momentum_sum, criterion.momentum_sum),
-        idx_min,
-        idx_max,
-    )
-
-
-def _is_turning_subtrees(check_turning, criterion, momentum_sum, momentum):
-    """`iterative_uturn_numpyro`'s `is_iterative_turning`: a U-turn in any sub-tree ending at
-    this step.  All checkpoints are checked at once and the range masked, instead of the
-    early-exit `while_loop` (a batched while loop with gathers under `vmap`)."""
-    slots = jnp.arange(criterion.momentum.shape[0])
-    in_range = (slots >= criterion.idx_min) & (slots <= criterion.idx_max)
-    subtree_sum = momentum_sum - criterion.momentum_sum + criterion.momentum
-    turning = jax.vmap(check_turning, (0, None, 0))(criterion.momentum, momentum, subtree_sum)
-    return jnp.any(in_range & turning)
 
 
 def build_run_nuts(
@@ -326,6 +304,9 @@ def build_run_nuts(
         metric = metrics.default_metric(a.inverse_mass_matrix)
         integrator = integrators.velocity_verlet(logdensity_same_dtype, metric.kinetic_energy)
         _, generate_proposal = proposal_generator(trajectory.hmc_energy(metric.kinetic_energy))
+        _, update_criterion, is_turning_subtrees = termination.iterative_uturn_numpyro(
+            metric.check_turning
+        )
         forward = c.direction > 0
 
         # 1. one leapfrog step from the growing end (the only gradient of the trip).
@@ -340,10 +321,8 @@ def build_run_nuts(
             jax.random.fold_in(c.key_tree, c.step), c.sub_proposal, new_proposal
         )
         sub_proposal = _where(first, new_proposal, sampled)
-        criterion = _update_checkpoints(c.criterion, sub_momentum_sum, state.momentum, c.step)
-        sub_turning = _is_turning_subtrees(
-            metric.check_turning, criterion, sub_momentum_sum, state.momentum
-        )
+        criterion = update_criterion(c.criterion, sub_momentum_sum, state.momentum, c.step)
+        sub_turning = is_turning_subtrees(criterion, sub_momentum_sum, state.momentum)
         step = c.step + 1
         left = _where(active & ~forward, state, c.left)
         right = _where(active & forward, state, c.right)
@@ -429,7 +408,8 @@ def build_run_nuts(
         return chains.samples, info
 
     run_jit = jax.jit(run)
-    run_jit._init_chain, run_jit._trip = init_chain, trip  # for profiling the loop body
+    # One chain's pieces, to time or inspect the loop body alone (benches, profiling).
+    run_jit._init_chain, run_jit._trip = init_chain, trip  # type: ignore[attr-defined]
     return run_jit
 
 
