@@ -33,6 +33,8 @@ import optax
 from blackjax.adaptation.base import get_filter_adapt_info_fn
 from blackjax.mcmc import integrators
 
+from ._nuts_autobatch import run_nuts
+
 # The warm-up diagnostics kept per step (the rest of BlackJAX's adaptation info is dropped,
 # which keeps memory at a few scalars per chain and step).
 _WARMUP_INFO = get_filter_adapt_info_fn(
@@ -326,10 +328,10 @@ def _mclmc_tuning_steps(n: int, f1: float, f2: float, f3: float, diag: bool) -> 
     return s1 + s2 + readjust + (s3 if s3 >= 2 else 0)
 
 
-#: Kernel name -> runner. `nuts` is the entry a faster NUTS engine replaces; `nuts_vmap`
-#: stays as the plain lock-stepped reference.
+#: Kernel name -> runner. `nuts` is the autobatched engine (`_nuts_autobatch`: chains never
+#: wait for each other's trees); `nuts_vmap` stays as the plain lock-stepped reference.
 RUNNERS: dict[str, Callable] = {
-    "nuts": run_nuts_vmap,
+    "nuts": run_nuts,
     "nuts_vmap": run_nuts_vmap,
     "hmc": run_hmc,
     "chees": run_chees,
