@@ -51,9 +51,11 @@
 //! differ in the last bit); inverting it undoes them from the last layer back.
 //!
 //! # Cost
-//! One pass per sample: each layer's decisions read the original sample (and the previous
-//! layer's reordered rows, kept in a small per-thread buffer), and every value is written to
-//! the output once, so a batch costs about as much as copying it.
+//! One pass per sample, with no allocation: each layer's decisions read the original sample
+//! (and the previous layer's reordered rows, kept in a small per-thread buffer); the result is
+//! assembled in a per-thread row and copied to the output in one block, so every value is read
+//! from and written to main memory once, as a copy would. Layers of up to 64 neurons are
+//! sorted by rank counting, without branches; ties fall back to the full comparison.
 //!
 //! Batches are slices of `rows × row_len` values (C order); only the first `d` values of a row are
 //! network parameters, the rest (such as a regression position's `log σ`) are copied unchanged.
