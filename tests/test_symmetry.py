@@ -327,7 +327,10 @@ def test_transform_layers_and_broadcasting():
             np.sort(p, axis=-1), np.broadcast_to(np.arange(p.shape[-1]), p.shape)
         )
     # One sample's transform applies to a whole batch.
-    one = Transform(sizes, "tanh", t._perm[0], t._sign[0], t._scale[0])
+    first = [
+        np.concatenate([a[0] for a in arrays]) for arrays in (t.permutations, t.signs, t.scales)
+    ]
+    one = Transform(sizes, "tanh", *first)
     moved = one.apply(theta)
     np.testing.assert_array_equal(moved[0], c[0])
     np.testing.assert_array_equal(one.inverse(moved), theta)

@@ -14,8 +14,10 @@ array (..., d) in symbnn's layout; give --sizes unless the file stores them).
 from __future__ import annotations
 
 import argparse
-import sys
+import os
 import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -104,11 +106,14 @@ def _find(inputs: list[str]) -> list[tuple[Path, Path | None]]:
     return files
 
 
+def _inode(path: Path) -> tuple[int, int]:
+    st = os.stat(path)
+    return st.st_dev, st.st_ino
+
+
 def _plan(args: argparse.Namespace) -> list[tuple[Path, Path]]:
     """`(input, output)` pairs, checked before any work: no input overwritten without
     --in-place, no two inputs written to one output, formats kept."""
-    from ..checkpoint import format_of
-
     files = _find(args.inputs)
     if args.in_place:
         if args.output is not None:
@@ -129,14 +134,15 @@ def _plan(args: argparse.Namespace) -> list[tuple[Path, Path]]:
             )
         else:
             plan = [(f, out / (f.relative_to(base) if base else f.name)) for f, base in files]
-    inputs = {f.resolve() for f, _ in plan}
-    seen: dict[Path, Path] = {}
+    # Inputs by inode (links and different spellings included), outputs by absolute path.
+    inputs = {_inode(f) for f, _ in plan}
+    seen: dict[str, Path] = {}
     for src, dst in plan:
-        if format_of(dst) != format_of(src):
+        if os.path.splitext(dst)[1].lower() != os.path.splitext(src)[1].lower():
             raise SymbnnError(f"{dst}: the output keeps the input's format ({src.suffix})")
-        key = dst.resolve()
-        if key in inputs:
+        if dst.exists() and _inode(dst) in inputs:
             raise SymbnnError(f"{dst} is an input; refusing to overwrite it without --in-place")
+        key = os.path.abspath(dst)
         if key in seen:
             raise SymbnnError(f"{seen[key]} and {src} would both be written to {dst}")
         seen[key] = src
@@ -174,61 +180,134 @@ def _forward(theta: np.ndarray, sizes, act, x: np.ndarray) -> np.ndarray:
     return h
 
 
-def _output_difference(before, after, sizes, activation, probes: int, seed: int) -> tuple:
-    """Largest |f_before(x) - f_after(x)| over the probes and the output scale max|f|."""
+def _output_difference(before, after, sizes, activation, probes: int, seed: int):
+    """Per row of `before`/`after` (`(rows, ≥d)`): the largest |f_before(x) - f_after(x)| over
+    the probes and outputs, and the output scale max|f_before(x)|."""
     act = _numpy_activation(activation)
     x = np.random.default_rng(seed).standard_normal((probes, sizes[0]))
     d = sum(a * b + b for a, b in zip(sizes[:-1], sizes[1:], strict=False))
-    b2 = before.reshape(-1, before.shape[-1])[:, :d].astype(np.float64)
-    a2 = after.reshape(-1, after.shape[-1])[:, :d].astype(np.float64)
-    diff, scale = 0.0, 0.0
-    for i in range(0, b2.shape[0], 256):  # bounded memory for many stored samples
-        y0 = _forward(b2[i : i + 256], sizes, act, x)
-        y1 = _forward(a2[i : i + 256], sizes, act, x)
-        diff = max(diff, float(np.max(np.abs(y0 - y1))))
-        scale = max(scale, float(np.max(np.abs(y0))))
+    diff, scale = np.zeros(before.shape[0]), np.zeros(before.shape[0])
+    for i in range(0, before.shape[0], 256):  # bounded memory for many stored samples
+        y0 = _forward(before[i : i + 256, :d].astype(np.float64), sizes, act, x)
+        y1 = _forward(after[i : i + 256, :d].astype(np.float64), sizes, act, x)
+        diff[i : i + 256] = np.abs(y0 - y1).max(axis=(1, 2))
+        scale[i : i + 256] = np.abs(y0).max(axis=(1, 2))
     return diff, scale
 
 
-def _process(src: Path, args, sizes) -> tuple:
-    """Reads, canonicalizes and (with --check) verifies one file, in memory."""
-    from ..checkpoint import Checkpoint, detect_layout, read_checkpoint
-    from ..symmetry import canonicalize
+@dataclass
+class _Job:
+    """One file on its way through: read, flattened, canonicalized, checked, written."""
 
-    ckpt = read_checkpoint(src)
-    layout = detect_layout(ckpt.arrays, args.layout, sizes)
-    activation = args.activation or (ckpt.metadata or {}).get("activation", "tanh")
+    src: Path
+    dst: Path
+    ckpt: object = None
+    layout: object = None
+    activation: str = "tanh"
+    dtypes: tuple = ()
+    theta: np.ndarray | None = None  # (rows, row_len) in the working dtype
+    new: dict | None = None
+    diff: float = 0.0
+
+
+def _failing(job: _Job, error: SymbnnError) -> SymbnnError:
+    return type(error)(f"{job.src}: {error}")
+
+
+def _read(job: _Job) -> _Job:
+    from ..checkpoint import read_checkpoint
+
+    try:
+        job.ckpt = read_checkpoint(job.src)
+    except SymbnnError as e:
+        raise _failing(job, e) from None
+    return job
+
+
+def _prepare(job: _Job, args, sizes, layouts: dict) -> None:
+    """Layout (detected once per distinct set of keys, shapes and dtypes), activation, and the
+    parameters as rows in the working dtype."""
+    from ..checkpoint import detect_layout
+    from ..errors import NonFiniteError
+
+    arrays = job.ckpt.arrays
+    signature = tuple((k, v.shape, v.dtype.str) for k, v in arrays.items())
+    if signature not in layouts:
+        layouts[signature] = detect_layout(arrays, args.layout, sizes)
+    job.layout = layout = layouts[signature]
+    job.activation = args.activation or (job.ckpt.metadata or {}).get("activation", "tanh")
     used = (
         [layout.flat_key]
         if layout.flat_key is not None
         else [k for layer in layout.layers for k in (layer.weight, layer.bias)]
     )
-    dtypes = [ckpt.arrays[k].dtype for k in used]
-    work = np.float64 if any(dt == np.float64 for dt in dtypes) else np.float32
-    theta = layout.to_flat(ckpt.arrays, work)
-    new = layout.from_flat(canonicalize(theta, (layout.sizes, activation)), ckpt.arrays)
-    check = None
-    if args.check:
-        written = layout.to_flat(new, np.float64)
-        diff, scale = _output_difference(
-            theta, written, layout.sizes, activation, args.probes, args.seed
-        )
+    job.dtypes = tuple(arrays[k].dtype for k in used)
+    work = np.float64 if any(dt == np.float64 for dt in job.dtypes) else np.float32
+    theta = layout.to_flat(arrays, work)
+    job.theta = theta.reshape(-1, theta.shape[-1])
+    ok = np.isfinite(job.theta[:, : layout.num_params]).all(axis=1)
+    if ok.all():
+        return
+    if layout.flat_key is None:
+        key = next(k for k in used if not np.isfinite(arrays[k]).all())
+        raise NonFiniteError(f"{job.src}: non-finite value (NaN or inf) in key {key!r}")
+    where = tuple(int(i) for i in np.unravel_index(int(np.argmin(ok)), theta.shape[:-1]))
+    sample = where[0] if len(where) == 1 else where
+    raise NonFiniteError(
+        f"{job.src}: non-finite value (NaN or inf) in key {layout.flat_key!r}, sample {sample}"
+    )
+
+
+def _canonicalize_group(jobs: list[_Job], args) -> None:
+    """All files of one network and dtype in one call into the core."""
+    from ..symmetry import canonicalize
+
+    first = jobs[0]
+    stacked = np.concatenate([job.theta for job in jobs]) if len(jobs) > 1 else first.theta
+    canonical = canonicalize(stacked, (first.layout.sizes, first.activation))
+    diff = scale = None
+    at = 0
+    pieces = []
+    for job in jobs:
+        rows = job.theta.shape[0]
+        piece = canonical[at : at + rows]
+        at += rows
+        shape = job.ckpt.arrays[job.layout.flat_key].shape if job.layout.flat_key else ()
+        job.new = job.layout.from_flat(piece.reshape(shape or piece.shape[-1:]), job.ckpt.arrays)
+        pieces.append(job.layout.to_flat(job.new, np.float64).reshape(rows, -1))
+    if not args.check:
+        return
+    written = np.concatenate(pieces) if len(pieces) > 1 else pieces[0]
+    diff, scale = _output_difference(
+        stacked, written, first.layout.sizes, first.activation, args.probes, args.seed
+    )
+    at = 0
+    for job in jobs:
+        rows = job.theta.shape[0]
+        d, sc = float(diff[at : at + rows].max()), float(scale[at : at + rows].max())
+        at += rows
         tol = args.tolerance
         if tol is None:
-            tol = max(float(np.sqrt(np.finfo(dt).eps)) for dt in dtypes)
-        if not diff <= tol * max(1.0, scale):
+            tol = max(float(np.sqrt(np.finfo(dt).eps)) for dt in job.dtypes)
+        if not d <= tol * max(1.0, sc):
             raise SymbnnError(
-                f"--check failed: the canonical network's outputs differ by {diff:.3g}, above "
-                f"the tolerance {tol:.3g} x max(1, |output| = {scale:.3g})"
+                f"{job.src}: --check failed: the canonical network's outputs differ by "
+                f"{d:.3g}, above the tolerance {tol:.3g} x max(1, |output| = {sc:.3g})"
             )
-        check = diff
-    return Checkpoint(new, ckpt.metadata, ckpt.format), layout, check
+        job.diff = d
+
+
+def _write(job: _Job) -> None:
+    from ..checkpoint import Checkpoint, write_checkpoint
+
+    try:
+        write_checkpoint(job.dst, Checkpoint(job.new, job.ckpt.metadata, job.ckpt.format))
+    except OSError as e:
+        raise CheckpointError(f"{job.dst}: cannot write: {e}") from None
 
 
 def main(args: argparse.Namespace) -> int:
     from tqdm import tqdm
-
-    from ..checkpoint import write_checkpoint
 
     if args.probes < 1:
         raise SymbnnError(f"--probes must be at least 1, got {args.probes}")
@@ -236,32 +315,41 @@ def main(args: argparse.Namespace) -> int:
     plan = _plan(args)
     many = len(plan) > 1
     start = time.perf_counter()
-    done = []
-    for src, dst in tqdm(plan, unit="file", disable=None if many else True, leave=False):
-        try:
-            ckpt, layout, diff = _process(src, args, sizes)
-        except SymbnnError as e:
-            raise type(e)(f"{src}: {e}") from None
-        done.append((src, dst, ckpt, layout, diff))
-    for _, dst, ckpt, _, _ in done:
-        try:
-            write_checkpoint(dst, ckpt)
-        except OSError as e:
-            raise CheckpointError(f"{dst}: cannot write: {e}") from None
+    jobs = [_Job(src, dst) for src, dst in plan]
+    # Files are read and written by a few threads (the I/O releases the GIL); the arithmetic
+    # happens in one call into the core per kind of network.
+    workers = min(8, 2 * (os.cpu_count() or 1)) if many else 1
+    layouts: dict = {}
+    groups: dict[tuple, list[_Job]] = {}
+    with ThreadPoolExecutor(workers) as pool:
+        read = pool.map(_read, jobs)
+        for job in tqdm(
+            read, total=len(jobs), unit="file", disable=None if many else True, leave=False
+        ):
+            try:
+                _prepare(job, args, sizes, layouts)
+            except SymbnnError as e:
+                if str(e).startswith(str(job.src)):
+                    raise
+                raise _failing(job, e) from None
+            key = (job.layout.sizes, job.activation, job.theta.dtype, job.theta.shape[1])
+            groups.setdefault(key, []).append(job)
+        for group in groups.values():
+            _canonicalize_group(group, args)
+        list(pool.map(_write, jobs))
     elapsed = time.perf_counter() - start
     if not many:
-        src, dst, _, layout, diff = done[0]
-        print(f"{src} -> {dst}  ({layout.kind} layout, sizes {list(layout.sizes)})")
+        job = jobs[0]
+        print(f"{job.src} -> {job.dst}  ({job.layout.kind} layout, sizes {list(job.layout.sizes)})")
     if args.check:
-        worst = max(done, key=lambda r: r[4])
+        worst = max(jobs, key=lambda j: j.diff)
         print(
-            f"check: largest output difference {worst[4]:.3g} over {args.probes} probe inputs"
-            + (f" ({worst[0]})" if many else "")
+            f"check: largest output difference {worst.diff:.3g} over {args.probes} probe inputs"
+            + (f" ({worst.src})" if many else "")
         )
-    rate = len(done) / elapsed if elapsed > 0 else float("inf")
+    rate = len(jobs) / elapsed if elapsed > 0 else float("inf")
     print(
-        f"canonicalized {len(done)} file{'s' if many else ''} in {elapsed:.2f} s "
-        f"({rate:.0f} files/s)",
-        file=sys.stdout,
+        f"canonicalized {len(jobs)} file{'s' if many else ''} in {elapsed:.2f} s "
+        f"({rate:.0f} files/s)"
     )
     return 0
