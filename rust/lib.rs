@@ -5,6 +5,8 @@
 //! symbnn uses everywhere (see [`spec`]).
 
 pub mod error;
+pub mod modes;
+pub mod removal;
 pub mod spec;
 
 #[cfg(feature = "python")]

@@ -18,15 +18,25 @@ from .model import ACTIVATIONS as ACTIVATIONS
 from .model import MLP as MLP
 from .model import SYMMETRIES as SYMMETRIES
 from .model import Symmetries as Symmetries
+from .modes import ChainRecommendation as ChainRecommendation
+from .modes import Modes as Modes
+from .modes import find_modes as find_modes
+from .modes import recommend_chains as recommend_chains
+from .removal import Removal as Removal
+from .removal import removal_quality as removal_quality
+from .removal import remove_symmetries as remove_symmetries
 
 __all__ = [
     "ACTIVATIONS",
     "MLP",
     "SYMMETRIES",
+    "ChainRecommendation",
     "CheckpointError",
     "DataError",
     "Dataset",
+    "Modes",
     "NonFiniteError",
+    "Removal",
     "ShapeError",
     "SymbnnError",
     "Symmetries",
@@ -34,5 +44,9 @@ __all__ = [
     "WeightsError",
     "__version__",
     "datasets",
+    "find_modes",
     "load_table",
+    "recommend_chains",
+    "removal_quality",
+    "remove_symmetries",
 ]

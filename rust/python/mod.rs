@@ -9,6 +9,8 @@ use pyo3::types::PyDict;
 use crate::error::Error;
 use crate::spec::{Activation, MlpSpec};
 
+mod removal;
+
 create_exception!(
     _core,
     SymbnnError,
@@ -92,5 +94,6 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(activation_symmetries, m)?)?;
     m.add_function(wrap_pyfunction!(num_params, m)?)?;
     // Submodules register here, one line each.
+    removal::register(m)?;
     Ok(())
 }

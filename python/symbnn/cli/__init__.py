@@ -11,7 +11,9 @@ import sys
 from ..errors import SymbnnError
 
 # Subcommand name -> module in this package.
-_COMMANDS = {}
+_COMMANDS = {
+    "modes": "modes",
+}
 
 
 def build_parser() -> argparse.ArgumentParser:
