@@ -7,6 +7,8 @@
 pub mod bound;
 pub mod canonical;
 pub mod error;
+pub mod modes;
+pub mod removal;
 pub mod spec;
 
 #[cfg(feature = "python")]

@@ -11,8 +11,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-import symbnn
 from blackjax.adaptation import window_adaptation as wa
+
+import symbnn
 from symbnn._nuts_autobatch import build_run_nuts, run_nuts
 
 MEAN2 = jnp.array([1.0, -2.0])

@@ -35,6 +35,10 @@ from .model import ACTIVATIONS as ACTIVATIONS
 from .model import MLP as MLP
 from .model import SYMMETRIES as SYMMETRIES
 from .model import Symmetries as Symmetries
+from .modes import ChainRecommendation as ChainRecommendation
+from .modes import Modes as Modes
+from .modes import find_modes as find_modes
+from .modes import recommend_chains as recommend_chains
 from .posterior import Posterior as Posterior
 from .posterior import load_posterior as load_posterior
 from .predictive import FunctionalConvergence as FunctionalConvergence
@@ -42,6 +46,9 @@ from .predictive import Predictive as Predictive
 from .predictive import functional_convergence as functional_convergence
 from .predictive import ppd_grid as ppd_grid
 from .predictive import predict as predict
+from .removal import Removal as Removal
+from .removal import removal_quality as removal_quality
+from .removal import remove_symmetries as remove_symmetries
 from .report import summary_table as summary_table
 from .report import write_report as write_report
 from .sampling import sample as sample
@@ -53,15 +60,18 @@ from .symmetry import log_cardinality as log_cardinality
 
 __all__ = [
     "ACTIVATIONS",
+    "ChainRecommendation",
     "CheckpointError",
     "DataError",
     "Dataset",
     "FunctionalConvergence",
     "LPPD",
     "MLP",
+    "Modes",
     "NonFiniteError",
     "Posterior",
     "Predictive",
+    "Removal",
     "SYMMETRIES",
     "ShapeError",
     "SymbnnError",
@@ -83,6 +93,7 @@ __all__ = [
     "ece",
     "evaluate",
     "expected_chains",
+    "find_modes",
     "function_space_ess",
     "function_space_rhat",
     "functional_convergence",
@@ -95,6 +106,9 @@ __all__ = [
     "ppd_grid",
     "predict",
     "predictive_quantiles",
+    "recommend_chains",
+    "removal_quality",
+    "remove_symmetries",
     "rmse",
     "sample",
     "summary_table",

@@ -16,6 +16,7 @@ class UnsupportedError(SymbnnError): ...
 def activation_symmetries() -> dict[str, dict[str, bool]]: ...
 def num_params(sizes: list[int], activation: str) -> int: ...
 
+<<<<<<< HEAD
 # --- rust/python/canonical.rs --------------------------------------------------------------
 
 def canonicalize(
@@ -72,3 +73,42 @@ def coverage_probability(
 ) -> float: ...
 def halfnormal_weights(nu: int) -> npt.NDArray[np.float64]: ...
 def recommended_method(nu: int) -> str: ...
+=======
+# --- rust/python/removal.rs (symmetry removal and mode deduplication) ----------------------
+
+AUTO_TOLERANCE_GAP: float
+
+def remove_symmetries(
+    theta: npt.NDArray[np.float64],
+    sizes: list[int],
+    activation: str,
+    *,
+    method: str = "assignment",
+    iterations: int = 50,
+    restarts: int = 4,
+    max_sweeps: int = 10,
+    seed: int = 0,
+    study_k: int = 1024,
+    study_sigma: float = 1.0,
+    study_iterations: int = 256,
+) -> tuple[
+    npt.NDArray[np.float64], npt.NDArray[np.float64], npt.NDArray[np.float64], int, int, bool
+]: ...
+def align_to_references(
+    theta: npt.NDArray[np.float64],
+    references: npt.NDArray[np.float64],
+    sizes: list[int],
+    activation: str,
+    *,
+    max_sweeps: int = 10,
+) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.int64], npt.NDArray[np.float64]]: ...
+def removal_quality(
+    theta: npt.NDArray[np.float64], sizes: list[int], activation: str
+) -> npt.NDArray[np.float64]: ...
+def cluster_modes(
+    x: npt.NDArray[np.float64], *, tol: float | None = None, min_size: int = 2
+) -> tuple[
+    npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.int64], int, int, float
+]: ...
+def auto_tolerance(x: npt.NDArray[np.float64]) -> float: ...
+>>>>>>> modes

@@ -12,6 +12,8 @@ use pyo3::types::PyDict;
 use crate::error::Error;
 use crate::spec::{Activation, MlpSpec};
 
+mod removal;
+
 create_exception!(
     _core,
     SymbnnError,
@@ -95,7 +97,11 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(activation_symmetries, m)?)?;
     m.add_function(wrap_pyfunction!(num_params, m)?)?;
     // Submodules register here, one line each.
+<<<<<<< HEAD
     canonical::register(m)?;
     bound::register(m)?;
+=======
+    removal::register(m)?;
+>>>>>>> modes
     Ok(())
 }

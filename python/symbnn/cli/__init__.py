@@ -12,10 +12,12 @@ from ..errors import SymbnnError
 
 # Subcommand name -> module in this package.
 _COMMANDS = {
-    "canonicalize": "canonicalize",
+    "run": "run",
     "chains": "chains",
+    "sample": "sample",
+    "canonicalize": "canonicalize",
+    "modes": "modes",
 }
-_COMMANDS = {"sample": "sample"}
 
 
 def build_parser() -> argparse.ArgumentParser:
