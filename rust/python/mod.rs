@@ -3,6 +3,7 @@
 
 mod bound;
 mod canonical;
+mod removal;
 
 use pyo3::create_exception;
 use pyo3::exceptions::PyValueError;
@@ -11,8 +12,6 @@ use pyo3::types::PyDict;
 
 use crate::error::Error;
 use crate::spec::{Activation, MlpSpec};
-
-mod removal;
 
 create_exception!(
     _core,
@@ -97,11 +96,8 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(activation_symmetries, m)?)?;
     m.add_function(wrap_pyfunction!(num_params, m)?)?;
     // Submodules register here, one line each.
-<<<<<<< HEAD
     canonical::register(m)?;
     bound::register(m)?;
-=======
     removal::register(m)?;
->>>>>>> modes
     Ok(())
 }
