@@ -33,6 +33,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from . import _core
+from .chains import chains_needed
 from .errors import ShapeError, SymbnnError, WeightsError
 from .removal import as_batch, remove_symmetries
 
@@ -229,15 +230,16 @@ def _chain_labels(labels: np.ndarray) -> np.ndarray:
 
 
 def _chains_needed(weights: np.ndarray, confidence: float) -> int:
-    """Smallest `t ≥ 1` with `Σ_j (1 − π_j)^t ≤ 1 − confidence` (the union bound of paper.md §4,
-    valid for any subset of the modes). Modes of weight 0 cannot be found and are skipped.
-
-    The one place the count is computed: symbnn.chains_needed (the bound module) replaces
-    this at merge."""
+    """Chains for `weights`: the exact count (`symbnn.chains_needed`) when they form a
+    distribution; when they hold only part of the mass (``unseen="none"`` drops the singleton
+    modes), the union bound `Σ_j (1 − π_j)^t ≤ 1 − p` over those modes, which stays valid for
+    any subset of the modes (paper.md §4). Modes of weight 0 cannot be found and are skipped."""
     w = np.asarray(weights, dtype=np.float64)
     w = w[w > 0]
     if w.size == 0 or np.any(w >= 1.0):
         return 1  # nothing to find, or one chain surely finds the only mode
+    if abs(w.sum() - 1.0) < 1e-9:
+        return chains_needed(w, confidence, normalize=True)
     log_q = np.log1p(-w)
     target = 1.0 - confidence
 

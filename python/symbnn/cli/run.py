@@ -72,6 +72,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def main(args) -> int:
+    import numpy as np
+
     from .. import (
         MLP,
         canonicalize,
@@ -123,7 +125,7 @@ def main(args) -> int:
             convergence=convergence,
             canonical=canonical,
             bound=num_chains,
-            labels=modes.labels,
+            labels=np.asarray(modes.labels).reshape(-1),
         )
     diag = posterior.diagnostics
     report = {
@@ -153,7 +155,8 @@ def main(args) -> int:
         report["settled_at_chains"] = convergence.settled_at()
     write_report(args.outdir / "report.json", report)
     summary = {
-        "chains (bound, " + args.method + ")": num_chains,
+        f"chains (bound, {args.method})": bound[args.method],
+        "chains sampled": num_chains,
         "chains (study's Markov bound)": bound["markov"],
         **metrics,
         "functionally distinct modes": len(modes.counts),
