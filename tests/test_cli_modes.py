@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from safetensors.numpy import save_file
 
-from symbnn import MLP
+from symbnn import MLP, Posterior
 from symbnn._ckpt_read import read_ensemble, read_layers
 from symbnn._planted import plant_modes
 from symbnn.cli import main
@@ -22,8 +22,8 @@ def test_posterior_npz(tmp_path, capsys):
     spec = MLP(1, (3,), 1)
     theta, _, _ = plant_modes(spec, (0.567, 0.35, 0.083), 300, noise=0.02, seed=0)
     path = tmp_path / "posterior.npz"
-    meta = json.dumps({"spec": spec.to_dict(), "settings": {"kernel": "nuts"}})
-    np.savez(path, samples=theta.reshape(300, 1, -1), meta=np.array(meta))
+    samples = theta.reshape(300, 1, -1)
+    Posterior(spec, samples, np.ones((300, 1)), settings={"kernel": "nuts"}).save(path)
     code, out, _ = _run(capsys, path, "--json")
     assert code == 0
     report = json.loads(out)
