@@ -8,50 +8,14 @@ import argparse
 import time
 from pathlib import Path
 
+from .sample import add_data_arguments, load_data, parse_hidden
+
 HELP = "run the whole pipeline on a data set: bound, sampling, predictive, symmetries, report"
 
 
-def parse_hidden(text: str) -> tuple[int, ...]:
-    """`3`, `16x16x16` or `16,16,16` -> layer widths."""
-    try:
-        widths = tuple(int(w) for w in text.replace(",", "x").split("x") if w)
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"hidden widths like 3 or 16x16x16, got {text!r}"
-        ) from None
-    if not widths or min(widths) < 1:
-        raise argparse.ArgumentTypeError(f"hidden widths must be positive, got {text!r}")
-    return widths
-
-
-def add_data_arguments(p: argparse.ArgumentParser) -> None:
-    """`--dataset NAME | --data FILE [--splits JSON] [--target K]`, shared with `sample`."""
-    src = p.add_mutually_exclusive_group()
-    src.add_argument(
-        "--dataset",
-        default="sinusoidal",
-        choices=["sinusoidal", "regression2d"],
-        help="a built-in data set (default: sinusoidal, the study's toy sinusoid)",
-    )
-    src.add_argument("--data", type=Path, help="a whitespace- or comma-separated numeric file")
-    p.add_argument("--splits", type=Path, help="splits JSON (train/test row lists) for --data")
-    p.add_argument("--target", type=int, default=-1, help="target column of --data (default: last)")
-    p.add_argument("--delimiter", default=None, help="column delimiter of --data (default: blanks)")
-
-
-def load_data(args):
-    from .. import datasets
-
-    if args.data is not None:
-        return datasets.load_table(
-            args.data, target=args.target, delimiter=args.delimiter, splits=args.splits
-        )
-    return datasets.GENERATORS[args.dataset](seed=args.seed)
-
-
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    add_data_arguments(p)
-    p.add_argument("--hidden", type=parse_hidden, default=(3,), help="widths, e.g. 3 or 16x16x16")
+    add_data_arguments(p, required=False)
+    p.add_argument("--hidden", default="3", help="hidden widths, e.g. 3 or 16x16x16 (default 3)")
     p.add_argument("--activation", default="tanh", help="hidden activation (default: tanh)")
     p.add_argument("--modes", type=int, default=3, help="assumed functionally distinct modes ν")
     p.add_argument("--confidence", type=float, default=0.99, help="probability to see every mode")
@@ -65,7 +29,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--kernel", default="nuts", help="MCMC kernel (default: nuts)")
     p.add_argument("--warmup", type=int, default=1024, help="warm-up steps (default: 1024)")
     p.add_argument("--samples", type=int, default=1, help="draws per chain (default: 1)")
-    p.add_argument("--seed", type=int, default=0, help="seed for data and chains (default: 0)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the chains (default: 0)")
     p.add_argument("-o", "--outdir", type=Path, default=Path("symbnn-run"), help="output folder")
     p.add_argument("--no-plots", action="store_true", help="skip the PNG plots")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
@@ -87,8 +51,13 @@ def main(args) -> int:
     from ..report import summary_table, write_report
 
     t0 = time.perf_counter()
-    data = load_data(args)
-    spec = MLP(data.in_features, args.hidden, data.y_train.shape[1], activation=args.activation)
+    data, _ = load_data(args)
+    spec = MLP(
+        data.in_features,
+        parse_hidden(args.hidden),
+        data.y_train.shape[1],
+        activation=args.activation,
+    )
     weights = halfnormal_weights(args.modes)
     bound = {m: chains_needed(weights, args.confidence, method=m) for m in ("markov", "union")}
     bound["exact"] = chains_needed(weights, args.confidence, method="exact")

@@ -9,20 +9,36 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import re
 from pathlib import Path
 
 HELP = "run many MCMC chains on a Bayesian MLP and save the posterior"
 
 
-def add_arguments(p: argparse.ArgumentParser) -> None:
-    src = p.add_mutually_exclusive_group(required=True)
+def add_data_arguments(p: argparse.ArgumentParser, *, required: bool = True) -> None:
+    """The data options, shared with `symbnn run` (which defaults to the sinusoid)."""
+    src = p.add_mutually_exclusive_group(required=required)
     src.add_argument("--dataset", help="built-in generator, or a NAME.data in --data-dir")
     src.add_argument("--data", type=Path, help="a numeric table (target in the last column)")
     p.add_argument("--data-dir", type=Path, help="folder of NAME.data files and splits.json")
     p.add_argument("--splits", type=Path, help="a splits JSON for --data (study format)")
     p.add_argument("--split-name", help="entry of --splits to use (default: the file's stem)")
+
+
+def load_data(args: argparse.Namespace):
+    """`(Dataset, source)` from the data options; no source at all means the sinusoid."""
+    from .. import datasets
+
+    if args.data is not None:
+        data = datasets.load_table(args.data, splits=args.splits, split_name=args.split_name)
+        return data, str(args.data)
+    name = args.dataset or "sinusoidal"
+    data = datasets.load(name, data_dir=args.data_dir)
+    return data, str(args.data_dir / f"{name}.data") if args.data_dir else "generator"
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    add_data_arguments(p)
     p.add_argument("--hidden", default="3", help="hidden widths, e.g. 3 or 16x16x16 (default 3)")
     p.add_argument("--activation", default="tanh", help="hidden activation (default tanh)")
     p.add_argument("--prior-scale", type=float, default=1.0, help="prior sd (default 1)")
@@ -61,7 +77,7 @@ def _options(pairs: list[str]) -> dict:
     return out
 
 
-def _hidden(text: str) -> tuple[int, ...]:
+def parse_hidden(text: str) -> tuple[int, ...]:
     from ..errors import SymbnnError
 
     if not re.fullmatch(r"\d+([x,]\d+)*", text):
@@ -69,34 +85,19 @@ def _hidden(text: str) -> tuple[int, ...]:
     return tuple(int(h) for h in re.split(r"[x,]", text))
 
 
-def _lppd(spec, samples, noise_std, x, y) -> float:
-    """Mean over test points of log((1/S) Σ_s N(y | f_s(x), σ_s²)) (paper.md §5)."""
-    import jax.numpy as jnp
-    from jax.scipy.special import logsumexp
-
-    f = spec.apply(jnp.asarray(samples), x)  # (S, n, 1)
-    s = jnp.asarray(noise_std)[:, None, None]
-    lp = -0.5 * ((jnp.asarray(y)[None] - f) / s) ** 2 - jnp.log(s) - 0.5 * math.log(2 * math.pi)
-    lp = jnp.sum(lp, axis=-1)  # (S, n)
-    return float(jnp.mean(logsumexp(lp, axis=0) - math.log(lp.shape[0])))
-
-
 def main(args: argparse.Namespace) -> int:
+    from types import SimpleNamespace
+
     import numpy as np
 
-    from .. import datasets
+    from ..metrics import lppd
     from ..model import MLP
     from ..sampling import sample
 
     options = _options(args.option)
-    if args.data is not None:
-        data = datasets.load_table(args.data, splits=args.splits, split_name=args.split_name)
-        source = str(args.data)
-    else:
-        data = datasets.load(args.dataset, data_dir=args.data_dir)
-        source = str(args.data_dir / f"{args.dataset}.data") if args.data_dir else "generator"
+    data, source = load_data(args)
     spec = MLP(
-        data.in_features, _hidden(args.hidden), activation=args.activation,
+        data.in_features, parse_hidden(args.hidden), activation=args.activation,
         prior_scale=args.prior_scale,
     )  # fmt: skip
     post = sample(
@@ -125,10 +126,8 @@ def main(args: argparse.Namespace) -> int:
     )
     if len(data.x_test):
         ok = d["finite"]
-        lppd = _lppd(
-            spec, post.samples[ok].reshape(-1, spec.num_params),
-            post.noise_std[ok].reshape(-1), data.x_test, data.y_test,
-        )  # fmt: skip
-        print(f"test LPPD (standardized units, finite chains): {lppd:.3f}")
+        finite = SimpleNamespace(spec=spec, samples=post.samples[ok], noise_std=post.noise_std[ok])
+        lp = lppd(finite, data.x_test, data.y_test)
+        print(f"test LPPD (standardized units, finite chains): {lp.mean:.3f} ± {lp.se:.3f}")
     print(f"saved {path}")
     return 0
