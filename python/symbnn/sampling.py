@@ -51,7 +51,7 @@ def sample(
     x,
     y,
     *,
-    num_chains: int,
+    num_chains: int | str,
     num_warmup: int = 1024,
     num_samples: int = 1,
     kernel: str = "nuts",
@@ -64,6 +64,9 @@ def sample(
     noise_std: float | None = None,
     init_options: dict | None = None,
     first_chain: int = 0,
+    confidence: float = 0.99,
+    pilot_chains: int = 32,
+    max_chains: int = 4096,
     **kernel_options,
 ) -> Posterior:
     """Run `num_chains` independent chains of `kernel` on the posterior of `spec` given
@@ -84,9 +87,25 @@ def sample(
       to shard each chunk (default: all devices); `first_chain`: index of the first chain,
       so that later runs can add chains that differ from earlier ones.
 
+    - `num_chains="auto"`: rounds of chains, starting with `pilot_chains`, until the chain
+      count that the modes found so far call for at `confidence` is met or `max_chains` is
+      reached (`symbnn.adaptive`); `Posterior.rounds` records each round.
+
     Returns a `Posterior`. Chains that diverge or end non-finite are kept and flagged in
     `diagnostics["finite"]` (with a warning), never dropped.
     """
+    if isinstance(num_chains, str):
+        if num_chains != "auto":
+            raise SymbnnError(f"num_chains must be a positive int or 'auto', got {num_chains!r}")
+        from .adaptive import sample_auto
+
+        return sample_auto(
+            sample, spec, x, y, confidence=confidence, pilot_chains=pilot_chains,
+            max_chains=max_chains, first_chain=first_chain, num_warmup=num_warmup,
+            num_samples=num_samples, kernel=kernel, init=init, seed=seed, thinning=thinning,
+            chunk_size=chunk_size, devices=devices, progress=progress, noise_std=noise_std,
+            init_options=init_options, **kernel_options,
+        )  # fmt: skip
     t_start = time.perf_counter()
     # --- validation: everything before anything compiles --------------------------------
     if not isinstance(spec, MLP):
