@@ -18,9 +18,7 @@ def _agree(labels, truth) -> bool:
     return len(pairs) == len(set(labels.tolist())) == len(set(truth.tolist()))
 
 
-@pytest.mark.parametrize(
-    "spec", [MLP(1, (3,), 1), MLP(2, (4, 3), 1), MLP(8, (16, 16), 1)], ids=str
-)
+@pytest.mark.parametrize("spec", [MLP(1, (3,), 1), MLP(2, (4, 3), 1), MLP(8, (16, 16), 1)], ids=str)
 @pytest.mark.parametrize("weights", [WEIGHTS, (0.5, 0.5), (0.4, 0.3, 0.2, 0.1)], ids=len)
 def test_planted_modes_come_back_in_both_spaces(spec, weights):
     theta, truth, _ = plant_modes(spec, weights, 400, noise=0.02, seed=len(weights))

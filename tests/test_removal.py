@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 import symbnn
-from symbnn import MLP, remove_symmetries, removal_quality
+from symbnn import MLP, removal_quality, remove_symmetries
 from symbnn._planted import plant_modes, scramble
 
 X = np.random.default_rng(123).standard_normal((20, 8))
