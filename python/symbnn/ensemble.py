@@ -1,7 +1,8 @@
 """Deep ensembles: independently initialised networks trained on the negative log posterior
 (the study's baseline, paper.md §5, and the starts of ensemble-initialised MCMC).
 
-All members train together in one jitted program: `vmap` over members, `lax.scan` over epochs.
+All members train together in one jitted program (`vmap` over members, `lax.scan` over
+epochs), the same optimiser loop as `sample(init="ensemble")`.
 """
 
 from __future__ import annotations
@@ -11,40 +12,9 @@ import time
 import jax
 import jax.numpy as jnp
 import numpy as np
-import optax
 
 from .model import MLP
-
-
-def optimize_positions(
-    spec: MLP,
-    x,
-    y,
-    positions,
-    *,
-    epochs: int,
-    optimizer: optax.GradientTransformation,
-) -> tuple[jax.Array, jax.Array]:
-    """Full-batch minimisation of the negative log posterior from each start.
-
-    `positions (members, position_size)` -> (optimised positions, final loss per member).
-    """
-    x, y = jnp.asarray(x), jnp.asarray(y)
-
-    def loss(p):
-        return -spec.log_density(p, x, y)
-
-    def train_one(p):
-        def step(carry, _):
-            p, state = carry
-            value, g = jax.value_and_grad(loss)(p)
-            updates, state = optimizer.update(g, state, p)
-            return (optax.apply_updates(p, updates), state), value
-
-        (p, _), _ = jax.lax.scan(step, (p, optimizer.init(p)), None, length=epochs)
-        return p, loss(p)
-
-    return jax.jit(jax.vmap(train_one))(jnp.asarray(positions))
+from .sampling import _optimize_starts
 
 
 def deep_ensemble(
@@ -67,9 +37,13 @@ def deep_ensemble(
     keys = jax.vmap(lambda i: jax.random.fold_in(jax.random.key(seed), i))(jnp.arange(num_members))
     starts = jax.vmap(spec.init_position)(keys)
     t0 = time.perf_counter()
-    pos, final_loss = optimize_positions(
-        spec, x, y, starts, epochs=epochs, optimizer=optax.rmsprop(learning_rate)
-    )
+    logdensity_fn = spec.logdensity_fn(x, y)
+    pos = jax.jit(
+        lambda s: _optimize_starts(
+            logdensity_fn, s, optimizer="rmsprop", learning_rate=learning_rate, num_steps=epochs
+        )
+    )(starts)
+    final_loss = -jax.vmap(logdensity_fn)(pos)
     pos = np.asarray(jax.block_until_ready(pos))
     elapsed = time.perf_counter() - t0
     theta, log_sigma = spec.split_position(pos)
