@@ -18,6 +18,7 @@ import numpy as np  # noqa: E402 (each section of this file brings its own impor
 import numpy.typing as npt  # noqa: E402
 
 AUTO_TOLERANCE_GAP: float
+AUTO_TOLERANCE_TAIL: float
 
 def remove_symmetries(
     theta: npt.NDArray[np.float64],
