@@ -25,6 +25,11 @@ use crate::error::{Error, Result};
 pub const AUTO_GAP: f64 = 2.0;
 /// Most samples whose minimum spanning tree sets the automatic `tol` (evenly spaced).
 const AUTO_SUBSAMPLE: usize = 2048;
+/// Without a gap, edges longer than this many times the 90th percentile of the edge lengths
+/// still separate: within one smooth mode the longest edge stays under ~3.3× (planted modes of
+/// `f1` and `f2`, both spaces), while a diffuse scatter of far samples (each perhaps a mode of
+/// its own) is left as singletons, which the chain count then treats as unseen mass.
+pub const AUTO_TAIL: f64 = 4.0;
 /// A cut is accepted only if it leaves at least this share of samples in groups of three or
 /// more: a gap inside one wide mode would shatter it into singletons instead.
 const AUTO_KEEP: f64 = 0.9;
@@ -134,9 +139,9 @@ fn kept_share(edges: &[(f64, usize, usize)], s: usize, cut: f64) -> f64 {
 /// samples: modes show up as a few tree edges much longer than the rest. Scanning the longer
 /// half of the (positive) edge lengths upwards, the first gap where the next length is at least
 /// `AUTO_GAP` times the previous one, and whose cut keeps at least 90 % of the samples in groups
-/// of three or more, sets `tol` to the geometric middle of the gap. Without such a gap the data
-/// look like one mode: `tol = AUTO_GAP ×` the longest edge. `1.0` for fewer than two distinct
-/// points.
+/// of three or more, sets `tol` to the geometric middle of the gap. Without such a gap,
+/// `tol = AUTO_TAIL ×` the 90th percentile of the edge lengths. `1.0` for fewer than two
+/// distinct points.
 pub fn auto_tolerance(x: &[f64], n: usize, dim: usize) -> Result<f64> {
     check(x, n, dim)?;
     let s = n.min(AUTO_SUBSAMPLE);
@@ -156,7 +161,8 @@ pub fn auto_tolerance(x: &[f64], n: usize, dim: usize) -> Result<f64> {
             }
         }
     }
-    Ok(AUTO_GAP * lengths[lengths.len() - 1])
+    let q90 = lengths[(lengths.len() - 1) * 9 / 10];
+    Ok(AUTO_TAIL * q90)
 }
 
 fn check(x: &[f64], n: usize, dim: usize) -> Result<()> {

@@ -76,6 +76,7 @@ def recommended_method(nu: int) -> str: ...
 # --- rust/python/removal.rs (symmetry removal and mode deduplication) ----------------------
 
 AUTO_TOLERANCE_GAP: float
+AUTO_TOLERANCE_TAIL: float
 
 def remove_symmetries(
     theta: npt.NDArray[np.float64],

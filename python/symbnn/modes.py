@@ -17,7 +17,10 @@ exactly in Rust without all pairs, near-linear when modes are tight and well sep
 `tol=None` picks it from the data's minimum spanning tree (up to 2048 evenly spaced samples):
 within one mode consecutive tree edges grow smoothly, between modes they jump; the first jump by
 a factor of 2 or more in the longer half of the edges (that keeps 90 % of the samples in groups
-of three or more) sets `tol` in the middle of the jump; with no jump, `2 ×` the longest edge.
+of three or more) sets `tol` in the middle of the jump; with no jump, `4 ×` the 90th percentile
+of the edges (a smooth mode stays whole, far stragglers become singletons: evidence of unseen
+modes for :func:`recommend_chains`). Pass `tol` to decide yourself: the mode count and the
+singletons depend on it.
 Clusters with fewer than `min_size`
 samples are not modes: their samples get the label `-1`.
 

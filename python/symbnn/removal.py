@@ -11,8 +11,9 @@ Methods (the work runs in Rust, in parallel, with the GIL released):
 - ``"assignment"`` (default): per hidden layer, each sample's neurons are matched to per-layer
   templates by optimal assignment (the Hungarian algorithm on the `M×M` cost
   `min_{s=±1} ‖sφ − t‖²`, so sign and permutation are decided together), the templates become
-  the means of what was matched, and both steps repeat until no sample's labels change
-  (at most `iterations` rounds). Several seeded starts (`restarts`, picked k-means++-style from a
+  the means of what was matched, and both steps repeat until the labels settle (at most one
+  sample in 10,000 changes, or the cost improves by less than 1e-4 of itself; at most
+  `iterations` rounds). Several seeded starts (`restarts`, picked k-means++-style from a
   subsample) compete on the same cost. Layers go from the end of the network with more fixed
   coordinates (forward when `in ≥ out`); a layer's still-unaligned neighbour parts are left out
   of the first sweep, then whole-vector sweeps repeat until nothing moves. ReLU-family networks

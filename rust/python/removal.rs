@@ -175,5 +175,6 @@ pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(cluster_modes, m)?)?;
     m.add_function(wrap_pyfunction!(auto_tolerance, m)?)?;
     m.add("AUTO_TOLERANCE_GAP", modes::AUTO_GAP)?;
+    m.add("AUTO_TOLERANCE_TAIL", modes::AUTO_TAIL)?;
     Ok(())
 }

@@ -1,7 +1,7 @@
 //! Our removal: every sample's neurons are matched to per-layer templates by optimal assignment
 //! (sign and permutation decided jointly), the templates become the mean of what was matched to
-//! them, and the two steps alternate until no sample's labels change (Lloyd's k-means with a
-//! one-to-one constraint per sample). Each iteration is one parallel pass over the samples: time
+//! them, and the two steps alternate until the labels settle (Lloyd's k-means with a one-to-one
+//! constraint per sample; see `SETTLED` and `STALLED`). Each iteration is one parallel pass over the samples: time
 //! and memory are linear in their number.
 
 use rayon::prelude::*;
