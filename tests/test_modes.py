@@ -134,3 +134,16 @@ def test_recommendation_refuses_bad_arguments():
         recommend_chains(_modes([5, 5]), 1.0)
     with pytest.raises(symbnn.SymbnnError, match="unseen"):
         recommend_chains(_modes([5, 5]), unseen="chao")
+
+
+def test_classifiers_are_compared_on_log_probabilities():
+    spec = MLP(2, (4,), 3, likelihood="categorical")
+    theta, truth, _ = plant_modes(spec, (0.5, 0.5), 80, noise=0.01, seed=6)
+    m = find_modes(theta, spec)
+    assert m.num_modes == 2 and _agree(m.labels, truth)
+    # A shift of every logit by the same amount is the same classifier.
+    layers = spec.unflatten(theta)
+    w, b = layers[-1]
+    shifted = spec.flatten([*layers[:-1], (w, b + 5.0)])
+    both = find_modes(np.concatenate([theta, shifted]), spec)
+    assert both.num_modes == 2 and both.counts.sum() == 160

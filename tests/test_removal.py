@@ -96,3 +96,12 @@ def test_bad_input_is_refused():
         remove_symmetries(np.zeros((5, 10)), spec, method="sort")
     with pytest.raises(symbnn.SymbnnError, match="iterations"):
         remove_symmetries(np.zeros((5, 10)), spec, iterations=0)
+
+
+def test_tiny_batches():
+    spec = MLP(1, (3,), 1)
+    one = np.random.default_rng(0).standard_normal((1, spec.num_params))
+    for method in ("assignment", "study"):
+        r = remove_symmetries(one, spec, method=method)
+        np.testing.assert_allclose(_outputs(spec, r.samples), _outputs(spec, one), atol=1e-12)
+    assert remove_symmetries(np.zeros((0, 10)), spec).samples.shape == (0, 10)

@@ -26,7 +26,7 @@ use crate::error::{Error, Result};
 use crate::spec::MlpSpec;
 
 /// Neighbour lists above this many entries (`N·M·k`) are refused: they would need gigabytes.
-const MAX_EDGES: usize = 1 << 27;
+const MAX_EDGES: usize = 1 << 26;
 
 /// All neuron vectors of one layer, `(n·m, p)`.
 fn neuron_vectors(x: &[f64], n: usize, d: usize, layer: &Layer) -> Vec<f64> {
