@@ -4,11 +4,10 @@ weight), one row before removal and one after, with the quality numbers in the t
 
     python benches/plot_removal.py [SAMPLES] [OUT.png]
 
-SAMPLES: an .npy of shape (N, 10) (e.g. MCMC draws), or a posterior .npz with "samples" and
-"meta"; default: planted samples as in bench_removal.py. OUT defaults to removal_f1.png.
+SAMPLES: an .npy of shape (N, 10) (e.g. MCMC draws), or a `symbnn.Posterior` .npz; default:
+planted samples as in bench_removal.py. OUT defaults to removal_f1.png.
 """
 
-import json
 import sys
 
 import matplotlib
@@ -17,7 +16,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from symbnn import MLP, remove_symmetries  # noqa: E402
+from symbnn import MLP, load_posterior, remove_symmetries  # noqa: E402
 from symbnn._planted import plant_modes  # noqa: E402
 
 F1 = MLP(1, (3,), 1)
@@ -28,10 +27,8 @@ def load(path):
         theta, _, _ = plant_modes(F1, (0.567, 0.35, 0.083), 1274, noise=0.15, scale=1.5)
         return theta, "planted, 3 modes"
     if path.endswith(".npz"):
-        with np.load(path, allow_pickle=False) as f:
-            spec = MLP.from_dict(json.loads(str(f["meta"][()]))["spec"])
-            theta = np.asarray(f["samples"]).reshape(-1, spec.num_params)
-        return theta, path
+        post = load_posterior(path)
+        return post.flat_samples(), path
     return np.load(path, allow_pickle=False).reshape(-1, F1.num_params), path
 
 
