@@ -311,6 +311,44 @@ def plot_canonicalization(
     return fig
 
 
+def plot_removal(before, removal, spec, *, max_neurons: int = 3, title: str | None = None):
+    """Bivariate marginals of the first hidden layer before and after symmetry removal, as the
+    study showed them: per neuron j, (first incoming weight, bias) and (bias, first outgoing
+    weight); the top row as sampled, the bottom row after `removal` (a `remove_symmetries`
+    result for `before`), with the removal quality in the title."""
+    d = spec.num_params
+    before = np.asarray(before, dtype=float).reshape(-1, d)
+    after = np.asarray(removal.samples, dtype=float).reshape(-1, d)
+    if len(spec.sizes) < 3:
+        raise UnsupportedError("plot_removal needs a network with a hidden layer")
+    if before.shape != after.shape or len(before) == 0:
+        raise ShapeError(f"before {before.shape} and removal {after.shape} must match, N >= 1")
+    k = min(max_neurons, spec.sizes[1])
+    fig = _figure(3.0 * 2 * k, 6.0)
+    axes = np.asarray(fig.subplots(2, 2 * k)).reshape(2, 2 * k)
+    alpha = float(np.clip(30 / np.sqrt(len(before)), 0.1, 0.8))
+    for row, (pts, label) in enumerate([(before, "as sampled"), (after, "symmetries removed")]):
+        (w0, b0), (w1, _) = spec.unflatten(pts)[:2]
+        for j in range(k):
+            pairs = [
+                (w0[:, 0, j], b0[:, j], f"$w^{{in}}_{j}$", f"$b_{j}$"),
+                (b0[:, j], w1[:, j, 0], f"$b_{j}$", f"$w^{{out}}_{j}$"),
+            ]
+            for c, (a, b, xl, yl) in enumerate(pairs):
+                ax = axes[row, 2 * j + c]
+                ax.scatter(np.asarray(a), np.asarray(b), s=4, alpha=alpha, lw=0, color=_BAND)
+                ax.set_xlabel(xl)
+                ax.set_ylabel(yl)
+                ax.grid(alpha=0.25)
+        axes[row, 0].set_title(label, loc="left")
+    fig.suptitle(
+        title
+        or f"{len(before)} samples: removal quality {removal.quality_before:.3f} before, "
+        f"{removal.quality_after:.3f} after ({removal.method})"
+    )
+    return fig
+
+
 # --- everything for one run ------------------------------------------------------------------
 def write_run_plots(
     posterior,
@@ -381,6 +419,7 @@ __all__ = [
     "plot_ppd",
     "plot_predictions",
     "plot_reliability",
+    "plot_removal",
     "save_figure",
     "write_run_plots",
 ]

@@ -69,8 +69,9 @@ class Posterior:
     # --- files ------------------------------------------------------------------------------
     def save(self, path: str | os.PathLike) -> Path:
         """Write the `.npz` archive at `path` atomically (a temporary file in the same
-        folder, then a rename). Returns the path."""
+        folder, then a rename), creating missing parent folders. Returns the path."""
         path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
         arrays = {"samples": np.asarray(self.samples)}
         if self.noise_std is not None:
             arrays["noise_std"] = np.asarray(self.noise_std)

@@ -17,6 +17,7 @@ _COMMANDS = {
     "sample": "sample",
     "canonicalize": "canonicalize",
     "modes": "modes",
+    "reproduce": "reproduce",
 }
 
 

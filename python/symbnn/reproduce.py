@@ -1,0 +1,444 @@
+"""Reproduce the study's results table (paper.md §8): per data set and network, the test LPPD
+of MCMC with the study's chain count, MCMC with the exact bound's (smaller) count, a single
+chain, a deep ensemble and a Laplace approximation, next to the published values, with wall
+times against the study's 3.9 s per chain.
+
+How a table is made (`reproduce`):
+- Data: `DIR/NAME.data` and `DIR/splits.json` (the study's split, standardized with the whole
+  data set's moments, as in `symbnn.datasets.load`).
+- Rows per (network, data set), all on the same training split and scored on the test split:
+  `mcmc` (`Budget.many_chains` chains, one draw each: the study's 1274), `mcmc_bound` (the
+  exact bound's count for the same ν and confidence: 54), `single` (one chain with as many
+  draws as `mcmc` has chains), `ensemble` (deep ensemble, the study's RMSProp settings) and
+  `laplace` (full-Hessian Laplace around the best ensemble member).
+- A `Budget` says how each row samples. `study` follows the study everywhere (NUTS, 1024
+  warm-up steps). `cpu` (the default) runs the `mcmc` row with MCLMC, whose fixed-length
+  steps need ~100× fewer gradients than NUTS on these posteriors, and keeps NUTS for the
+  others, so that the `f1` table takes well under an hour on two cores. `smoke` is for tests.
+- Results go to `OUT/results.json` after every row (a re-run with `resume=True` skips rows
+  already there), posteriors to `OUT/posteriors/`, the table to `OUT/results.md`, and for `f1`
+  on the sinusoid the functional-convergence and symmetry-removal figures.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import platform
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+from types import SimpleNamespace
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from .errors import DataError, SymbnnError
+
+#: The study's networks (paper.md §5).
+NETWORKS: dict[str, tuple[int, ...]] = {"f1": (3,), "f2": (16, 16, 16)}
+#: The data sets of the study's table, in its order.
+DATASETS = ("sinusoidal", "izmailov", "regression2d", "airfoil", "diabetes")
+#: paper.md §8: (MCMC with 1274 chains, its standard error, single chain, Laplace).
+PUBLISHED: dict[tuple[str, str], tuple[float, float, float, float]] = {
+    ("sinusoidal", "f1"): (-0.53, 0.09, -0.56, -0.57),
+    ("sinusoidal", "f2"): (-0.59, 0.12, -0.59, -2.42),
+    ("izmailov", "f1"): (0.79, 0.06, 0.65, 0.53),
+    ("izmailov", "f2"): (0.91, 0.09, 0.91, -1.81),
+    ("regression2d", "f1"): (0.64, 0.10, 0.75, -27.39),
+    ("regression2d", "f2"): (0.95, 0.08, 0.95, -2.33),
+    ("airfoil", "f1"): (-0.74, 0.04, -0.80, -1.78),
+    ("airfoil", "f2"): (0.92, 0.05, 0.72, -3.57),
+    ("diabetes", "f1"): (-1.20, 0.07, -1.20, -1.46),
+    ("diabetes", "f2"): (-1.18, 0.08, -1.22, -2.61),
+}
+#: The study's code: 1274 sequential NumPyro NUTS chains of f1 in 1 h 23 min.
+STUDY_SECONDS_PER_CHAIN = 3.9
+ROWS = ("mcmc", "mcmc_bound", "single", "ensemble", "laplace")
+
+
+@dataclass(frozen=True)
+class Budget:
+    """How every row of one table is computed."""
+
+    name: str
+    many_chains: int = 1274  # the study's Markov-bound count for ν=3, 99 %
+    many_kernel: str = "nuts"
+    kernel: str = "nuts"  # the `mcmc_bound` and `single` rows
+    num_warmup: int = 1024
+    modes: int = 3  # ν of the bound
+    confidence: float = 0.99
+    bound_chains: int | None = None  # None: the exact bound's count for (modes, confidence)
+    ensemble_members: int = 10
+    epochs: int | None = None  # None: the study's 500 (one hidden layer) / 1000
+    laplace_draws: int = 1274
+
+
+BUDGETS: dict[str, Budget] = {
+    "study": Budget("study"),
+    "cpu": Budget("cpu", many_kernel="mclmc"),
+    "smoke": Budget(
+        "smoke",
+        many_chains=16,
+        many_kernel="mclmc",
+        num_warmup=64,
+        bound_chains=4,
+        ensemble_members=3,
+        epochs=50,
+        laplace_draws=64,
+    ),
+}
+
+
+def machine() -> str:
+    """A one-line description of where the numbers were measured."""
+    dev = jax.devices()[0]
+    name = dev.device_kind if dev.platform != "cpu" else (platform.processor() or "CPU")
+    cpu = _cpu_model() or name
+    where = cpu if dev.platform == "cpu" else f"{name} ({cpu} host)"
+    return f"{where}, {os.cpu_count()} cores, {dev.platform}, jax {jax.__version__}"
+
+
+def _cpu_model() -> str | None:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return None
+
+
+def _timed(fn: Callable):
+    t0 = time.perf_counter()
+    out = fn()
+    return out, time.perf_counter() - t0
+
+
+def laplace(spec, x, y, mode, *, num_draws: int, seed: int = 0):
+    """Full Laplace approximation at `mode` (a position, `log σ` included): draws from
+    `N(mode, H⁻¹)` with `H` the Hessian of the negative log posterior, returned as a
+    `Posterior` with one draw per chain. Negative curvature (a mode not reached by the
+    optimiser) is clipped to the prior's precision, the usual fix; `diagnostics` record how many
+    eigenvalues needed it."""
+    from .posterior import Posterior
+
+    ld = spec.logdensity_fn(x, y)
+    mode = jnp.asarray(mode)
+    h = -np.asarray(jax.hessian(ld)(mode), dtype=np.float64)
+    h = 0.5 * (h + h.T)
+    evals, evecs = np.linalg.eigh(h)
+    floor = 1.0 / spec.prior_scale**2
+    clipped = int(np.sum(evals < floor))
+    evals = np.maximum(evals, floor)
+    rng = np.random.default_rng(seed)
+    z = rng.standard_normal((num_draws, len(evals)))
+    draws = np.asarray(mode, np.float64) + (z / np.sqrt(evals)) @ evecs.T
+    theta, log_sigma = spec.split_position(draws)
+    return Posterior(
+        spec=spec,
+        samples=np.asarray(theta)[:, None, :],
+        noise_std=None if log_sigma is None else np.exp(np.asarray(log_sigma))[:, None],
+        diagnostics={"clipped_eigenvalues": np.full(num_draws, clipped)},
+        timings={},
+        settings={"method": "laplace", "num_draws": num_draws, "seed": seed},
+    )
+
+
+def _row_result(posterior, data, wall_s: float, **extra) -> dict:
+    from .metrics import evaluate
+
+    scored = posterior
+    finite = posterior.diagnostics.get("finite")
+    if finite is not None and not np.all(finite):
+        # Non-finite chains are reported (`finite_chains`), not scored: one NaN draw would
+        # make the whole mixture NaN.
+        ok = np.asarray(finite, bool)
+        scored = SimpleNamespace(
+            spec=posterior.spec,
+            samples=posterior.samples[ok],
+            noise_std=None if posterior.noise_std is None else posterior.noise_std[ok],
+        )
+    m = evaluate(scored, data.x_test, data.y_test)
+    out = {"lppd": m["lppd"], "lppd_se": m["lppd_se"], "rmse": m.get("rmse"), "wall_s": wall_s}
+    if finite is not None:
+        out["finite_chains"] = int(np.sum(finite))
+    out.update(extra)
+    return out
+
+
+def _mcmc_row(spec, data, *, chains, draws, kernel, budget, seed, progress):
+    from .sampling import sample
+
+    post, wall = _timed(
+        lambda: sample(
+            spec,
+            data.x_train,
+            data.y_train,
+            num_chains=chains,
+            num_warmup=budget.num_warmup,
+            num_samples=draws,
+            kernel=kernel,
+            seed=seed,
+            progress=progress,
+        )
+    )
+    compile_s = post.timings.get("compile_s")
+    per_chain = wall / chains
+    row = _row_result(
+        post,
+        data,
+        wall,
+        chains=chains,
+        draws=draws,
+        kernel=kernel,
+        warmup=budget.num_warmup,
+        compile_s=compile_s,
+        s_per_chain=per_chain,
+        # The study's time for the same number of chains, over ours.
+        speedup_vs_study=STUDY_SECONDS_PER_CHAIN * chains / wall,
+    )
+    if "num_grad_evals" in post.diagnostics:
+        row["grad_evals_per_chain"] = float(np.mean(post.diagnostics["num_grad_evals"]))
+    return post, row
+
+
+def _bound_count(budget: Budget) -> int:
+    from .chains import chains_needed, halfnormal_weights
+
+    if budget.bound_chains is not None:
+        return budget.bound_chains
+    return chains_needed(halfnormal_weights(budget.modes), budget.confidence, method="exact")
+
+
+def run_cell(spec, data, budget: Budget, *, seed: int, rows: Sequence[str], progress: bool):
+    """Yield `(row, result, posterior)` for the rows of one (network, data set) cell."""
+    from .ensemble import deep_ensemble
+
+    ensemble = None
+    for row in rows:
+        if row == "mcmc":
+            post, res = _mcmc_row(
+                spec, data, chains=budget.many_chains, draws=1, kernel=budget.many_kernel,
+                budget=budget, seed=seed, progress=progress,
+            )  # fmt: skip
+        elif row == "mcmc_bound":
+            post, res = _mcmc_row(
+                spec, data, chains=_bound_count(budget), draws=1, kernel=budget.kernel,
+                budget=budget, seed=seed, progress=progress,
+            )  # fmt: skip
+        elif row == "single":
+            post, res = _mcmc_row(
+                spec, data, chains=1, draws=budget.many_chains, kernel=budget.kernel,
+                budget=budget, seed=seed, progress=progress,
+            )  # fmt: skip
+        elif row in ("ensemble", "laplace"):
+            if ensemble is None:
+                ensemble, ens_wall = _timed(
+                    lambda: deep_ensemble(
+                        spec, data.x_train, data.y_train, num_members=budget.ensemble_members,
+                        epochs=budget.epochs, seed=seed,
+                    )
+                )  # fmt: skip
+            if row == "ensemble":
+                post, res = ensemble, _row_result(
+                    ensemble, data, ens_wall, members=budget.ensemble_members,
+                    epochs=ensemble.settings["epochs"],
+                )  # fmt: skip
+            else:
+                best = int(np.argmin(ensemble.diagnostics["final_loss"]))
+                mode = ensemble.samples[best, 0]
+                if ensemble.noise_std is not None:
+                    mode = np.append(mode, np.log(ensemble.noise_std[best, 0]))
+                post, wall = _timed(
+                    lambda m=mode: laplace(
+                        spec, data.x_train, data.y_train, m, num_draws=budget.laplace_draws,
+                        seed=seed,
+                    )
+                )  # fmt: skip
+                res = _row_result(
+                    post, data, ens_wall + wall, draws=budget.laplace_draws,
+                    clipped_eigenvalues=int(post.diagnostics["clipped_eigenvalues"][0]),
+                )  # fmt: skip
+        else:
+            raise SymbnnError(f"unknown row {row!r}; expected one of {ROWS}")
+        yield row, res, post
+
+
+def _check_names(given: Sequence[str], known: Sequence[str], what: str) -> list[str]:
+    given = list(given)
+    bad = [g for g in given if g not in known]
+    if bad or not given:
+        raise SymbnnError(f"unknown {what} {bad or given}; expected some of {list(known)}")
+    return given
+
+
+def reproduce(
+    data_dir: str | Path,
+    outdir: str | Path,
+    *,
+    networks: Sequence[str] = ("f1",),
+    datasets: Sequence[str] = DATASETS,
+    budget: str | Budget = "cpu",
+    rows: Sequence[str] = ROWS,
+    seed: int = 0,
+    progress: bool = True,
+    resume: bool = False,
+    plots: bool = True,
+    log: Callable[[str], None] | None = print,
+) -> dict:
+    """Compute the table and write it to `outdir` (see the module docstring); returns the
+    results as written to `results.json`."""
+    from . import datasets as ds
+    from .model import MLP
+    from .report import write_report
+
+    networks = _check_names(networks, list(NETWORKS), "networks")
+    names = _check_names(datasets, list(DATASETS), "data sets")
+    rows = _check_names(rows, list(ROWS), "rows")
+    if isinstance(budget, str):
+        if budget not in BUDGETS:
+            raise SymbnnError(f"unknown budget {budget!r}; expected one of {list(BUDGETS)}")
+        budget = BUDGETS[budget]
+    data_dir, outdir = Path(data_dir), Path(outdir)
+    for name in names:
+        if not (data_dir / f"{name}.data").is_file():
+            raise DataError(f"{data_dir / f'{name}.data'} does not exist (data set {name!r})")
+    results_path = outdir / "results.json"
+    results: dict = {}
+    if resume and results_path.is_file():
+        results = json.loads(results_path.read_text())
+    results.update(
+        budget=asdict(budget),
+        machine=machine(),
+        seed=seed,
+        study_seconds_per_chain=STUDY_SECONDS_PER_CHAIN,
+    )
+    cells = results.setdefault("cells", {})
+    for net in networks:
+        for name in names:
+            data = ds.load(name, data_dir=data_dir)
+            spec = MLP(data.in_features, NETWORKS[net], data.y_train.shape[1])
+            key = f"{net}/{name}"
+            cell = cells.setdefault(key, {"network": net, "data": name, "rows": {}})
+            cell["published"] = dict(
+                zip(("mcmc", "mcmc_se", "single", "laplace"), PUBLISHED[(name, net)], strict=True)
+            )
+            todo = [r for r in rows if r not in cell["rows"]]
+            for row, res, post in run_cell(
+                spec, data, budget, seed=seed, rows=todo, progress=progress
+            ):
+                res["machine"] = results["machine"]
+                cell["rows"][row] = res
+                post.save(outdir / "posteriors" / f"{net}_{name}_{row}.npz")
+                write_report(results_path, results)
+                if log:
+                    log(f"{key} {row}: LPPD {res['lppd']:.3f} ({res['wall_s']:.1f} s)")
+                if plots and row == "mcmc" and net == "f1" and name == "sinusoidal":
+                    figures(post, spec, outdir, bound=_bound_count(budget))
+    (outdir / "results.md").parent.mkdir(parents=True, exist_ok=True)
+    _write_text(outdir / "results.md", markdown_table(results))
+    return results
+
+
+def figures(posterior, spec, outdir: Path, *, bound: int | None = None) -> list[Path]:
+    """The convergence figure (KL between successive PPDs as chains are added) and the
+    symmetry-removal figure of an `f1` posterior."""
+    from .plot import plot_convergence, plot_removal, save_figure
+    from .predictive import functional_convergence
+    from .removal import remove_symmetries
+
+    curve = functional_convergence(posterior)
+    removal = remove_symmetries(posterior.flat_samples(), spec)
+    return [
+        save_figure(plot_convergence(curve, bound=bound), outdir / "convergence_f1_sinusoidal.png"),
+        save_figure(
+            plot_removal(posterior.flat_samples(), removal, spec),
+            outdir / "removal_f1_sinusoidal.png",
+        ),
+    ]
+
+
+def _write_text(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
+def _fmt(v, digits: int = 2) -> str:
+    return (
+        "–" if v is None or (isinstance(v, float) and not math.isfinite(v)) else f"{v:.{digits}f}"
+    )
+
+
+def gap_in_se(ours: float | None, ours_se: float | None, published: float, published_se: float):
+    """(ours − published) in units of the two standard errors combined."""
+    if ours is None:
+        return None
+    return (ours - published) / math.hypot(published_se, ours_se or 0.0)
+
+
+def _lp(rows: dict, row: str) -> str:
+    return _fmt(rows.get(row, {}).get("lppd"))
+
+
+def _chains(rows: dict, row: str) -> str:
+    return f" ({rows[row]['chains']} × {rows[row]['kernel']})" if row in rows else ""
+
+
+def markdown_table(results: dict) -> str:
+    """The results as a markdown table: one line per cell, published values beside ours."""
+    budget = results.get("budget", {})
+    lines = [
+        "| data | net | MCMC, many chains: ours (SE) / study (SE) | gap (SE) "
+        "| MCMC, bound's chains | single chain: ours / study | deep ensemble "
+        "| Laplace: ours / study | RMSE (MCMC) | wall (MCMC) | speed-up vs study |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for cell in results.get("cells", {}).values():
+        r, pub = cell["rows"], cell["published"]
+        m = r.get("mcmc", {})
+        gap = gap_in_se(m.get("lppd"), m.get("lppd_se"), pub["mcmc"], pub["mcmc_se"])
+        flag = " ⚠" if gap is not None and abs(gap) > 2 else ""
+
+        lines.append(
+            f"| {cell['data']} | {cell['network']} "
+            f"| {_lp(r, 'mcmc')} ({_fmt(m.get('lppd_se'))}){_chains(r, 'mcmc')} / "
+            f"{pub['mcmc']:.2f} ({pub['mcmc_se']:.2f}) "
+            f"| {_fmt(gap, 1)}{flag} | {_lp(r, 'mcmc_bound')}{_chains(r, 'mcmc_bound')} "
+            f"| {_lp(r, 'single')} / {pub['single']:.2f} | {_lp(r, 'ensemble')} "
+            f"| {_lp(r, 'laplace')} / {pub['laplace']:.2f} | {_fmt(m.get('rmse'))} "
+            f"| {_fmt(m.get('wall_s'), 0)} s | {_fmt(m.get('speedup_vs_study'), 0)}× |"
+        )
+    lines += [
+        "",
+        f"Budget `{budget.get('name')}`: {budget.get('num_warmup')} warm-up steps; the "
+        f"single chain keeps {budget.get('many_chains')} draws. Machine: "
+        f"{results.get('machine')}. Speed-up: the study's "
+        f"{STUDY_SECONDS_PER_CHAIN} s per chain times the chains, over our wall time "
+        "(compilation included). Gap: (ours − study) / √(SE² + SE²); ⚠ above 2.",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def with_overrides(budget: Budget, **overrides) -> Budget:
+    """`budget` with the given fields replaced (None values are ignored)."""
+    given = {k: v for k, v in overrides.items() if v is not None}
+    return replace(budget, **given, name=budget.name + ("*" if given else ""))
+
+
+__all__ = [
+    "BUDGETS",
+    "DATASETS",
+    "NETWORKS",
+    "PUBLISHED",
+    "ROWS",
+    "STUDY_SECONDS_PER_CHAIN",
+    "Budget",
+    "laplace",
+    "markdown_table",
+    "reproduce",
+]
