@@ -3,6 +3,8 @@
 import os
 
 os.environ.setdefault("JAX_PLATFORMS", "cpu")
+# CLI tests must not write compiled programs into the user's cache.
+os.environ.setdefault("SYMBNN_CACHE_DIR", "off")
 
 import jax  # noqa: E402
 

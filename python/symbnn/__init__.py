@@ -10,10 +10,12 @@ from .chains import chains_needed as chains_needed
 from .chains import coverage_probability as coverage_probability
 from .chains import expected_chains as expected_chains
 from .chains import halfnormal_weights as halfnormal_weights
+from .compilation_cache import enable_compilation_cache as enable_compilation_cache
 from .datasets import Dataset as Dataset
 from .datasets import load_table as load_table
 from .diagnostics import function_space_ess as function_space_ess
 from .diagnostics import function_space_rhat as function_space_rhat
+from .ensemble import deep_ensemble as deep_ensemble
 from .errors import CheckpointError as CheckpointError
 from .errors import DataError as DataError
 from .errors import NonFiniteError as NonFiniteError
@@ -51,6 +53,8 @@ from .removal import removal_quality as removal_quality
 from .removal import remove_symmetries as remove_symmetries
 from .report import summary_table as summary_table
 from .report import write_report as write_report
+from .reproduce import laplace as laplace
+from .reproduce import reproduce as reproduce
 from .sampling import sample as sample
 from .symmetry import Transform as Transform
 from .symmetry import canonicalize as canonicalize
@@ -113,4 +117,8 @@ __all__ = [
     "sample",
     "summary_table",
     "write_report",
+    "deep_ensemble",
+    "enable_compilation_cache",
+    "laplace",
+    "reproduce",
 ]

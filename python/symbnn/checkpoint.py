@@ -24,13 +24,13 @@ from __future__ import annotations
 
 import os
 import re
-import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from ._atomic import atomic_path
 from .errors import CheckpointError
 
 FORMATS = {".safetensors": "safetensors", ".npz": "npz"}
@@ -100,22 +100,50 @@ def write_checkpoint(path: str | os.PathLike, ckpt: Checkpoint) -> None:
             f"{path}: a {ckpt.format} checkpoint must be written to a "
             f".{ckpt.format} file (the output keeps the input's format)"
         )
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
+    with atomic_path(path) as tmp:
         if ckpt.format == "safetensors":
-            os.close(fd)
             from safetensors.numpy import save_file
 
             arrays = {k: np.ascontiguousarray(v) for k, v in ckpt.arrays.items()}
-            save_file(arrays, tmp, metadata=ckpt.metadata)
+            save_file(arrays, str(tmp), metadata=ckpt.metadata)
         else:
-            with os.fdopen(fd, "wb") as f:
+            with open(tmp, "wb") as f:
                 np.savez(f, **ckpt.arrays)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+
+
+def read_network(path: str | os.PathLike, activation: str = "tanh"):
+    """One plain-MLP checkpoint as `(theta (d,) float64, MLP)`; the activation is not stored
+    in such files and is passed in."""
+    from .model import MLP
+
+    ckpt = read_checkpoint(path)
+    try:
+        layout = detect_layout(ckpt.arrays)
+    except CheckpointError as e:
+        raise CheckpointError(f"{os.fspath(path)}: {e}") from None
+    s = layout.sizes
+    spec = MLP(s[0], tuple(s[1:-1]), s[-1], activation=activation)
+    return layout.to_flat(ckpt.arrays, np.float64)[: spec.num_params], spec
+
+
+def read_ensemble(directory: str | os.PathLike, activation: str = "tanh"):
+    """Every checkpoint in `directory` (sorted by name), one network each, as
+    `(theta (members, d), MLP)`; all must have the same layer sizes."""
+    directory = Path(directory)
+    files = sorted(p for p in directory.iterdir() if p.suffix in FORMATS and p.is_file())
+    if not files:
+        raise CheckpointError(f"{directory}: no .npz or .safetensors checkpoints")
+    rows, spec = [], None
+    for path in files:
+        theta, this = read_network(path, activation)
+        if spec is not None and this.sizes != spec.sizes:
+            raise CheckpointError(
+                f"{path}: layer sizes {list(this.sizes)} differ from the ensemble's "
+                f"{list(spec.sizes)}"
+            )
+        rows.append(theta)
+        spec = this
+    return np.stack(rows), spec
 
 
 # --- layout ----------------------------------------------------------------------------------

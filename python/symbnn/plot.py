@@ -15,13 +15,12 @@ Figures are built on `matplotlib.figure.Figure` directly (no pyplot, no global b
 
 from __future__ import annotations
 
-import os
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 
+from ._atomic import atomic_path
 from .errors import ShapeError, UnsupportedError
 from .metrics import _mean_probs, _quantiles_of
 from .predictive import FunctionalConvergence, check_inputs, posterior_arrays, predict
@@ -39,17 +38,9 @@ def _figure(width: float = 7.0, height: float = 4.5):
 
 def save_figure(fig, path: str | Path) -> Path:
     """Write `fig` as a PNG at `path` atomically (a reader never sees half a file)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fig.savefig(fh, format="png")
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    with atomic_path(path) as tmp, open(tmp, "wb") as fh:
+        fig.savefig(fh, format="png")
+    return Path(path)
 
 
 # --- units ----------------------------------------------------------------------------------

@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
+from ._atomic import atomic_path
 from .errors import DataError
 from .model import MLP
 
@@ -71,7 +71,6 @@ class Posterior:
         """Write the `.npz` archive at `path` atomically (a temporary file in the same
         folder, then a rename), creating missing parent folders. Returns the path."""
         path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
         arrays = {"samples": np.asarray(self.samples)}
         if self.noise_std is not None:
             arrays["noise_std"] = np.asarray(self.noise_std)
@@ -86,16 +85,11 @@ class Posterior:
             "rounds": self.rounds,
         }
         arrays["metadata"] = np.asarray(json.dumps(meta, default=_json_default))
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-        try:
-            with os.fdopen(fd, "wb") as f:
+        with atomic_path(path) as tmp:
+            with open(tmp, "wb") as f:
                 np.savez(f, **arrays)
                 f.flush()
                 os.fsync(f.fileno())
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
         return path
 
     # --- interop ----------------------------------------------------------------------------

@@ -5,13 +5,12 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 
 import numpy as np
 
+from ._atomic import write_text
 from .errors import SymbnnError
 
 # Known metric keys -> labels, in display order; other scalar keys follow under their own name.
@@ -108,16 +107,7 @@ def write_report(path: str | Path, report: Mapping) -> Path:
         text = json.dumps(to_json_ready(report), indent=2, allow_nan=False) + "\n"
     except (TypeError, ValueError) as e:
         raise SymbnnError(f"report is not JSON-serialisable: {e}") from e
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w") as fh:
-            fh.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    return write_text(path, text)
 
 
 __all__ = ["summary_table", "to_json_ready", "write_report"]

@@ -36,6 +36,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from ._atomic import write_text
 from .errors import DataError, SymbnnError
 
 #: The study's networks (paper.md §5).
@@ -339,8 +340,7 @@ def reproduce(
                     log(f"{key} {row}: LPPD {res['lppd']:.3f} ({res['wall_s']:.1f} s)")
                 if plots and row == "mcmc" and net == "f1" and name == "sinusoidal":
                     figures(post, spec, outdir, bound=_bound_count(budget))
-    (outdir / "results.md").parent.mkdir(parents=True, exist_ok=True)
-    _write_text(outdir / "results.md", markdown_table(results))
+    write_text(outdir / "results.md", markdown_table(results))
     return results
 
 
@@ -360,12 +360,6 @@ def figures(posterior, spec, outdir: Path, *, bound: int | None = None) -> list[
             outdir / "removal_f1_sinusoidal.png",
         ),
     ]
-
-
-def _write_text(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
 
 
 def _fmt(v, digits: int = 2) -> str:

@@ -34,12 +34,16 @@ def build_parser() -> argparse.ArgumentParser:
         mod = importlib.import_module(f".{module}", __name__)
         p = sub.add_parser(name, help=mod.HELP, description=mod.__doc__)
         mod.add_arguments(p)
-        p.set_defaults(_main=mod.main)
+        p.set_defaults(_main=mod.main, _uses_jax=getattr(mod, "USES_JAX", False))
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if args._uses_jax:
+        from ..compilation_cache import enable_compilation_cache
+
+        enable_compilation_cache()  # a second run of the same shapes skips compilation
     try:
         return int(args._main(args) or 0)
     except SymbnnError as e:

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from ..errors import CheckpointError
 
+USES_JAX = True  # compiles programs: the command enables the compilation cache
 HELP = "number of functionally distinct modes and their weights"
 
 
@@ -57,8 +58,7 @@ def load(path: Path, activation: str):
     directory of checkpoints."""
     import numpy as np
 
-    from .._ckpt_read import read_ensemble, read_layers
-    from ..model import MLP
+    from ..checkpoint import read_ensemble, read_network
 
     if path.is_dir():
         theta, spec = read_ensemble(path, activation)
@@ -75,10 +75,8 @@ def load(path: Path, activation: str):
             samples, spec = _load_posterior(path)
             shape = "×".join(map(str, samples.shape[:-1]))
             return samples, spec, f"posterior of shape {shape}"
-    layers = read_layers(path)
-    sizes = [layers[0][0].shape[0]] + [w.shape[1] for w, _ in layers]
-    spec = MLP(sizes[0], tuple(sizes[1:-1]), sizes[-1], activation=activation)
-    return np.asarray(spec.flatten(layers))[None, :], spec, "a single checkpoint"
+    theta, spec = read_network(path, activation)
+    return theta[None, :], spec, "a single checkpoint"
 
 
 def main(args: argparse.Namespace) -> int:

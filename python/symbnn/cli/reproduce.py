@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+USES_JAX = True  # compiles programs: the command enables the compilation cache
 HELP = "reproduce the study's LPPD table (MCMC, bound, single chain, ensemble, Laplace)"
 
 

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from .sample import add_data_arguments, load_data, parse_hidden
 
+USES_JAX = True  # compiles programs: the command enables the compilation cache
 HELP = "run the whole pipeline on a data set: bound, sampling, predictive, symmetries, report"
 
 

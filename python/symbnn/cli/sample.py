@@ -12,6 +12,7 @@ import json
 import re
 from pathlib import Path
 
+USES_JAX = True  # compiles programs: the command enables the compilation cache
 HELP = "run many MCMC chains on a Bayesian MLP and save the posterior"
 
 
