@@ -119,5 +119,5 @@ def test_gap_and_table_formatting():
         },
     }
     table = markdown_table(results)
-    assert "-1.00 (0.03) (1274 × mclmc) / -0.74 (0.04)" in table
+    assert "-1.00 (0.03) (1274 × mclmc, 100 s) / -0.74 (0.04)" in table
     assert "-5.2 ⚠" in table and "| – / -0.80 |" in table and "test machine" in table
