@@ -7,7 +7,7 @@ Run as a script for the numbers (the study's setting is `--chains 1274 --warmup 
 
     python benches/bench_nuts_autobatch.py --chains 1274 --warmup 1024 --baseline-chains 16
 
-or under pytest-benchmark (a small setting; `SYMBNN_BENCH_CHAINS`/`SYMBNN_BENCH_WARMUP` scale it):
+(the data folder is `$SYMBNN_DATA_DIR`, default `../shared/datasets`), or under pytest-benchmark (a small setting; `SYMBNN_BENCH_CHAINS`/`SYMBNN_BENCH_WARMUP` scale it):
 
     pytest benches/bench_nuts_autobatch.py --benchmark-enable
 
@@ -29,14 +29,14 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-DATA = "/work/shared/datasets/sinusoidal.data"
-SPLITS = "/work/shared/datasets/splits.json"
+# The study's data folder (sinusoidal.data + splits.json); never copied into the project.
+DATA_DIR = os.environ.get("SYMBNN_DATA_DIR", "../shared/datasets")
 
 
 def problem(dtype):
     import symbnn
 
-    data = symbnn.datasets.load_table(DATA, splits=SPLITS)
+    data = symbnn.datasets.load("sinusoidal", data_dir=DATA_DIR)
     model = symbnn.MLP(1, (3,), 1, "tanh")
     x, y = jnp.asarray(data.x_train, dtype), jnp.asarray(data.y_train, dtype)
     return model, data, model.logdensity_fn(x, y)
