@@ -7,7 +7,8 @@ Run as a script for the numbers (the study's setting is `--chains 1274 --warmup 
 
     python benches/bench_nuts_autobatch.py --chains 1274 --warmup 1024 --baseline-chains 16
 
-(the data folder is `$SYMBNN_DATA_DIR`, default `../shared/datasets`), or under pytest-benchmark (a small setting; `SYMBNN_BENCH_CHAINS`/`SYMBNN_BENCH_WARMUP` scale it):
+(the data folder is `$SYMBNN_DATA_DIR`, default `../shared/datasets`), or under
+pytest-benchmark (a small setting; `SYMBNN_BENCH_CHAINS`/`SYMBNN_BENCH_WARMUP` scale it):
 
     pytest benches/bench_nuts_autobatch.py --benchmark-enable
 
