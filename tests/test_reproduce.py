@@ -9,7 +9,8 @@ import pytest
 
 from symbnn import MLP, datasets
 from symbnn.cli import main
-from symbnn.reproduce import PUBLISHED, ROWS, gap_in_se, laplace, markdown_table
+from symbnn.laplace import laplace
+from symbnn.reproduce import PUBLISHED, ROWS, gap_in_se, markdown_table
 
 
 @pytest.fixture

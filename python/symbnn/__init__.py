@@ -23,6 +23,7 @@ from .errors import ShapeError as ShapeError
 from .errors import SymbnnError as SymbnnError
 from .errors import UnsupportedError as UnsupportedError
 from .errors import WeightsError as WeightsError
+from .laplace import laplace as laplace
 from .metrics import LPPD as LPPD
 from .metrics import accuracy as accuracy
 from .metrics import coverage as coverage
@@ -53,8 +54,6 @@ from .removal import removal_quality as removal_quality
 from .removal import remove_symmetries as remove_symmetries
 from .report import summary_table as summary_table
 from .report import write_report as write_report
-from .reproduce import laplace as laplace
-from .reproduce import reproduce as reproduce
 from .sampling import sample as sample
 from .symmetry import Transform as Transform
 from .symmetry import canonicalize as canonicalize
@@ -120,5 +119,4 @@ __all__ = [
     "deep_ensemble",
     "enable_compilation_cache",
     "laplace",
-    "reproduce",
 ]
