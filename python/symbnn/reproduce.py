@@ -313,6 +313,7 @@ def reproduce(
                 spec, data, budget, seed=seed, rows=todo, progress=progress
             ):
                 res["machine"] = results["machine"]
+                res["budget"] = budget.name  # rows kept by --resume may come from another
                 cell["rows"][row] = res
                 post.save(outdir / "posteriors" / f"{net}_{name}_{row}.npz")
                 write_report(results_path, results)

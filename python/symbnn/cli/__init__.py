@@ -32,7 +32,12 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for name, module in _COMMANDS.items():
         mod = importlib.import_module(f".{module}", __name__)
-        p = sub.add_parser(name, help=mod.HELP, description=mod.__doc__)
+        p = sub.add_parser(
+            name,
+            help=mod.HELP,
+            description=mod.__doc__,
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+        )
         mod.add_arguments(p)
         p.set_defaults(_main=mod.main, _uses_jax=getattr(mod, "USES_JAX", False))
     return parser

@@ -7,9 +7,10 @@ Writes OUT/results.json (after every row; --resume skips rows already there), OU
 the posteriors, and for f1 on the sinusoid the convergence and symmetry-removal figures.
 
 Budgets: `cpu` (default; the 1274- and 54-chain rows with MCLMC, the single chain with NUTS:
-the f1 table in well under an hour on two cores), `mixed` (NUTS for the 54 chains too),
-`study` (NUTS everywhere, as the study: hours), `smoke` (tiny, for tests). On a small CPU, f2
-needs `--kernel mclmc` (NUTS on f2 takes hours there)."""
+the f1 table in 10 minutes on two cores), `mixed` (NUTS for the 54 chains too), `study` (NUTS
+everywhere, as the study: hours on a CPU, much longer for f2), `smoke` (tiny, for tests).
+Every row records its own settings (kernel, chains, warm-up, budget, machine) in results.json,
+so rows kept by --resume from an earlier run stay identifiable."""
 
 from __future__ import annotations
 
@@ -45,7 +46,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--epochs", type=int, help="ensemble epochs (study: 500 for f1, 1000 for f2)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("-o", "--outdir", type=Path, default=Path("symbnn-reproduce"))
-    p.add_argument("--resume", action="store_true", help="keep rows already in results.json")
+    p.add_argument("--resume", action="store_true", help="keep rows already in OUTDIR/results.json")
     p.add_argument("--no-plots", action="store_true", help="skip the f1 sinusoid figures")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
 
