@@ -14,6 +14,7 @@ from symbnn.plot import (
     plot_canonicalization,
     plot_convergence,
     plot_ppd,
+    plot_removal,
     save_figure,
     write_run_plots,
 )
@@ -142,3 +143,19 @@ def test_missing_matplotlib_names_the_extra(monkeypatch):
     monkeypatch.setitem(sys.modules, "matplotlib.figure", None)
     with pytest.raises(ImportError, match=r"symbnn\[plot\]"):
         plot_convergence(symbnn.FunctionalConvergence(np.arange(2, 4), np.ones(2)))
+
+
+def test_plot_removal_panels_and_bad_input():
+    spec = symbnn.MLP(1, (3,), 1)
+    theta = np.random.default_rng(0).normal(size=(40, spec.num_params))
+    removal = symbnn.remove_symmetries(theta, spec)
+    fig = plot_removal(theta, removal, spec)
+    assert len(fig.axes) == 12  # 2 rows x (2 panels per neuron x 3 neurons)
+    assert "quality" in fig._suptitle.get_text()
+    with pytest.raises(symbnn.ShapeError):
+        plot_removal(theta[:10], removal, spec)
+    linear = symbnn.MLP(2, (), 1, activation="identity")
+    lin = np.zeros((5, linear.num_params))
+    lin_removal = symbnn.remove_symmetries(lin, linear)
+    with pytest.raises(symbnn.UnsupportedError, match="hidden layer"):
+        plot_removal(lin, lin_removal, linear)
