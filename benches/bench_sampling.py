@@ -40,9 +40,19 @@ def _data(args):
 
 
 def _lppd(spec, samples, noise_std, x, y) -> float:
-    from symbnn.cli.sample import _lppd
+    """Test LPPD of flat draws `(S, d)` with their noise sd `(S,)`, through `symbnn.lppd`."""
+    from types import SimpleNamespace
 
-    return _lppd(spec, samples, noise_std, x, y)
+    import numpy as np
+
+    import symbnn
+
+    post = SimpleNamespace(
+        spec=spec,
+        samples=np.asarray(samples)[:, None, :],
+        noise_std=np.asarray(noise_std).reshape(-1, 1),
+    )
+    return float(symbnn.lppd(post, x, y).mean)
 
 
 def worker_symbnn(args, kernel: str) -> dict:
