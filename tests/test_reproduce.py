@@ -33,7 +33,8 @@ def test_reproduce_writes_the_table_and_resumes(tmp_path, data_dir, capsys):
     pytest.importorskip("matplotlib")
     out = tmp_path / "out"
     argv = ["reproduce", "--data-dir", str(data_dir), "--datasets", "sinusoidal", "--budget",
-            "smoke", "--chains", "6", "--warmup", "24", "--quiet", "-o", str(out)]  # fmt: skip
+            "smoke", "--chains", "6", "--warmup", "24", "--quiet", "-o", str(out),
+            "--option", "mclmc:desired_energy_var=0.001"]  # fmt: skip
     assert main(argv) == 0
     results = json.loads((out / "results.json").read_text())
     cell = results["cells"]["f1/sinusoidal"]
@@ -41,6 +42,8 @@ def test_reproduce_writes_the_table_and_resumes(tmp_path, data_dir, capsys):
     assert cell["published"]["mcmc"] == PUBLISHED[("sinusoidal", "f1")][0]
     rows = cell["rows"]
     assert rows["mcmc"]["chains"] == 6 and rows["mcmc"]["kernel"] == "mclmc"
+    assert rows["mcmc"]["options"] == {"desired_energy_var": 0.001}
+    assert rows["single"]["options"] == {}
     assert rows["mcmc_bound"]["chains"] == 4 and rows["mcmc_bound"]["kernel"] == "mclmc"
     assert rows["single"]["chains"] == 1 and rows["single"]["draws"] == 6
     assert rows["single"]["kernel"] == "nuts"
@@ -66,6 +69,8 @@ def test_reproduce_bad_input(tmp_path, data_dir, capsys):
     assert "airfoil.data does not exist" in capsys.readouterr().err
     assert main([*base, "--networks", "f3"]) == 2
     assert "unknown networks ['f3']" in capsys.readouterr().err
+    assert main([*base, "--option", "desired_energy_var=1"]) == 2
+    assert "expected KERNEL:KEY=VALUE" in capsys.readouterr().err
     assert not out.exists()
 
 

@@ -30,7 +30,7 @@ import os
 import platform
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -80,6 +80,8 @@ class Budget:
     epochs: int | None = None  # None: the study's 500 (one hidden layer) / 1000
     ensemble_lr: float = 1e-4  # the study's RMSProp learning rate
     laplace_draws: int = 1274
+    #: kernel name -> extra options of `sample` for the rows that use that kernel
+    kernel_options: dict = field(default_factory=dict)
 
 
 BUDGETS: dict[str, Budget] = {
@@ -162,6 +164,7 @@ def _mcmc_row(spec, data, *, chains, draws, kernel, budget, seed, progress):
             init=budget.init,
             seed=seed,
             progress=progress,
+            **budget.kernel_options.get(kernel, {}),
         )
     )
     compile_s = post.timings.get("compile_s")
@@ -175,6 +178,7 @@ def _mcmc_row(spec, data, *, chains, draws, kernel, budget, seed, progress):
         kernel=kernel,
         init=budget.init,
         warmup=budget.num_warmup,
+        options=budget.kernel_options.get(kernel, {}),
         compile_s=compile_s,
         s_per_chain=per_chain,
         # The study's time for the same number of chains, over ours.

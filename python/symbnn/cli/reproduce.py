@@ -42,6 +42,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--init", choices=["prior", "ensemble"], help="chain starts (study: prior draws)"
     )
+    p.add_argument(
+        "--option",
+        action="append",
+        default=[],
+        metavar="KERNEL:KEY=VALUE",
+        help="a kernel option for the rows using KERNEL, e.g. mclmc:desired_energy_var=1e-4",
+    )
     p.add_argument("--ensemble-lr", type=float, help="RMSProp learning rate (study: 1e-4)")
     p.add_argument("--epochs", type=int, help="ensemble epochs (study: 500 for f1, 1000 for f2)")
     p.add_argument("--seed", type=int, default=0)
@@ -49,6 +56,19 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--resume", action="store_true", help="keep rows already in OUTDIR/results.json")
     p.add_argument("--no-plots", action="store_true", help="skip the f1 sinusoid figures")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
+
+
+def _kernel_options(pairs: list[str]) -> dict | None:
+    from ..errors import SymbnnError
+    from .sample import _options
+
+    out: dict = {}
+    for pair in pairs:
+        kernel, sep, rest = pair.partition(":")
+        if not sep or not kernel:
+            raise SymbnnError(f"--option {pair!r}: expected KERNEL:KEY=VALUE")
+        out.setdefault(kernel, {}).update(_options([rest]))
+    return out or None
 
 
 def main(args: argparse.Namespace) -> int:
@@ -64,6 +84,7 @@ def main(args: argparse.Namespace) -> int:
         init=args.init,
         ensemble_lr=args.ensemble_lr,
         epochs=args.epochs,
+        kernel_options=_kernel_options(args.option),
     )
     results = reproduce(
         args.data_dir, args.outdir, networks=args.networks, datasets=args.datasets,
