@@ -72,6 +72,10 @@ def test_reproduce_bad_input(tmp_path, data_dir, capsys):
     assert main([*base, "--option", "desired_energy_var=1"]) == 2
     assert "expected KERNEL:KEY=VALUE" in capsys.readouterr().err
     assert not out.exists()
+    out.mkdir()
+    (out / "results.json").write_text("{broken")
+    assert main([*base, "--datasets", "sinusoidal", "--resume"]) == 2
+    assert "cannot resume from it" in capsys.readouterr().err
 
 
 def test_laplace_draws_follow_the_inverse_hessian():

@@ -295,7 +295,10 @@ def reproduce(
     results_path = outdir / "results.json"
     results: dict = {}
     if resume and results_path.is_file():
-        results = json.loads(results_path.read_text())
+        try:
+            results = json.loads(results_path.read_text())
+        except ValueError as e:
+            raise DataError(f"{results_path}: cannot resume from it, not valid JSON: {e}") from e
     results.update(
         budget=asdict(budget),
         machine=machine(),
