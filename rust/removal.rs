@@ -321,46 +321,13 @@ pub fn remove_symmetries(
 mod tests {
     use super::rng::Rng;
     use super::*;
-    use crate::spec::Activation;
+    use crate::spec::{reference_forward, Activation};
 
     /// Forward pass of one sample on inputs `xs` (`(k, in)`), for checking equioutput.
     fn forward(spec: &MlpSpec, theta: &[f64], xs: &[f64]) -> Vec<f64> {
-        let act = |z: f64| match spec.activation {
-            Activation::Tanh => z.tanh(),
-            Activation::Relu => z.max(0.0),
-            Activation::LeakyRelu => {
-                if z > 0.0 {
-                    z
-                } else {
-                    0.01 * z
-                }
-            }
-            Activation::Sigmoid => 1.0 / (1.0 + (-z).exp()),
-            Activation::Sin => z.sin(),
-            Activation::Identity => z,
-            Activation::Gelu | Activation::Silu => z / (1.0 + (-1.702 * z).exp()),
-        };
-        let k = xs.len() / spec.sizes[0];
-        let mut out = Vec::new();
-        for r in 0..k {
-            let mut h = xs[r * spec.sizes[0]..(r + 1) * spec.sizes[0]].to_vec();
-            for l in 0..spec.num_layers() {
-                let (a, b) = (spec.sizes[l], spec.sizes[l + 1]);
-                let (w, bias) = (spec.weight_offset(l), spec.bias_offset(l));
-                let mut z: Vec<f64> = (0..b).map(|j| theta[bias + j]).collect();
-                for i in 0..a {
-                    for j in 0..b {
-                        z[j] += h[i] * theta[w + i * b + j];
-                    }
-                }
-                if l + 1 < spec.num_layers() {
-                    z.iter_mut().for_each(|v| *v = act(*v));
-                }
-                h = z;
-            }
-            out.extend(h);
-        }
-        out
+        xs.chunks(spec.sizes[0])
+            .flat_map(|x| reference_forward(spec, theta, x))
+            .collect()
     }
 
     /// `modes` random networks, each copied `copies` times under random perms/flips (+ noise).

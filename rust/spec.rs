@@ -148,6 +148,45 @@ impl MlpSpec {
     }
 }
 
+/// Scalar reference forward pass of one network on one input row, for the equioutput checks
+/// of the canonicalization and removal tests (not used by the library itself).
+#[cfg(test)]
+pub(crate) fn reference_forward(spec: &MlpSpec, theta: &[f64], x: &[f64]) -> Vec<f64> {
+    let act = |z: f64| match spec.activation {
+        Activation::Tanh => z.tanh(),
+        Activation::Relu => z.max(0.0),
+        Activation::LeakyRelu => {
+            if z > 0.0 {
+                z
+            } else {
+                0.01 * z
+            }
+        }
+        Activation::Sigmoid => 1.0 / (1.0 + (-z).exp()),
+        Activation::Sin => z.sin(),
+        Activation::Silu => z / (1.0 + (-z).exp()),
+        // Any odd-free smooth function will do for the permutation-only check.
+        Activation::Gelu => z * 0.5 * (1.0 + (z / 2f64.sqrt()).tanh()),
+        Activation::Identity => z,
+    };
+    let mut h = x.to_vec();
+    for l in 0..spec.num_layers() {
+        let (a, b) = (spec.sizes[l], spec.sizes[l + 1]);
+        let (w, bias) = (spec.weight_offset(l), spec.bias_offset(l));
+        let mut z: Vec<f64> = (0..b).map(|j| theta[bias + j]).collect();
+        for i in 0..a {
+            for j in 0..b {
+                z[j] += h[i] * theta[w + i * b + j];
+            }
+        }
+        if l + 1 < spec.num_layers() {
+            z.iter_mut().for_each(|v| *v = act(*v));
+        }
+        h = z;
+    }
+    h
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,6 +1,7 @@
 //! Unit tests of the canonicalization core, against a plain forward pass.
 
 use super::*;
+use crate::spec::reference_forward;
 
 /// splitmix64: a seeded source with no dependency.
 struct Rng(u64);
@@ -22,45 +23,6 @@ impl Rng {
     fn below(&mut self, n: usize) -> usize {
         (self.next_u64() % n as u64) as usize
     }
-}
-
-fn act(a: Activation, z: f64) -> f64 {
-    match a {
-        Activation::Tanh => z.tanh(),
-        Activation::Relu => z.max(0.0),
-        Activation::LeakyRelu => {
-            if z > 0.0 {
-                z
-            } else {
-                0.01 * z
-            }
-        }
-        Activation::Sigmoid => 1.0 / (1.0 + (-z).exp()),
-        Activation::Sin => z.sin(),
-        Activation::Silu => z / (1.0 + (-z).exp()),
-        // Any odd-free smooth function will do for the permutation-only check.
-        Activation::Gelu => z * 0.5 * (1.0 + (z / 2f64.sqrt()).tanh()),
-        Activation::Identity => z,
-    }
-}
-
-fn forward(spec: &MlpSpec, theta: &[f64], x: &[f64]) -> Vec<f64> {
-    let mut h = x.to_vec();
-    for l in 0..spec.num_layers() {
-        let (a, b) = (spec.sizes[l], spec.sizes[l + 1]);
-        let (w, bias) = (spec.weight_offset(l), spec.bias_offset(l));
-        let mut z: Vec<f64> = (0..b).map(|j| theta[bias + j]).collect();
-        for i in 0..a {
-            for j in 0..b {
-                z[j] += h[i] * theta[w + i * b + j];
-            }
-        }
-        if l + 1 < spec.num_layers() {
-            z.iter_mut().for_each(|v| *v = act(spec.activation, *v));
-        }
-        h = z;
-    }
-    h
 }
 
 fn random_theta(rng: &mut Rng, d: usize) -> Vec<f64> {
@@ -143,7 +105,10 @@ fn output_is_unchanged_and_the_map_is_idempotent() {
         let c = canonicalize(&spec, &theta).unwrap();
         for _ in 0..4 {
             let x: Vec<f64> = (0..spec.sizes[0]).map(|_| rng.normal()).collect();
-            let (y0, y1) = (forward(&spec, &theta, &x), forward(&spec, &c, &x));
+            let (y0, y1) = (
+                reference_forward(&spec, &theta, &x),
+                reference_forward(&spec, &c, &x),
+            );
             assert!(close(&y0, &y1, 1e-10), "{spec:?}: {y0:?} vs {y1:?}");
         }
         let cc = canonicalize(&spec, &c).unwrap();
