@@ -33,7 +33,8 @@ def _concatenate(parts: list[Posterior]) -> Posterior:
         noise_std=None if first.noise_std is None else np.concatenate([p.noise_std for p in parts]),
         diagnostics=diagnostics,
         timings=timings,
-        settings=dict(first.settings),
+        # The parts' verdicts do not carry over: the whole is assessed from its diagnostics.
+        settings={k: v for k, v in first.settings.items() if k != "convergence"},
     )
 
 

@@ -55,6 +55,16 @@ class Posterior:
     def num_draws(self) -> int:
         return self.samples.shape[1]
 
+    @property
+    def convergence(self):
+        """The run's `symbnn.convergence.Convergence` verdict: the one `sample` made (with
+        function-space R-hat at training inputs), else computed from the diagnostics."""
+        from .convergence import Convergence, assess
+
+        if isinstance(self.settings.get("convergence"), dict):
+            return Convergence.from_dict(self.settings["convergence"])
+        return assess(self)
+
     def flat_samples(self) -> np.ndarray:
         """`(chains * draws, d)`, chain-major."""
         return self.samples.reshape(-1, self.samples.shape[-1])

@@ -35,15 +35,30 @@ from jax.sharding import Mesh, NamedSharding
 from jax.sharding import PartitionSpec as P
 
 from ._kernels import GROUPED, RUNNERS
+from .convergence import ConvergenceWarning, assess
 from .errors import NonFiniteError, ShapeError, SymbnnError, UnsupportedError
 from .model import MLP
 from .posterior import Posterior
 
 INITS = ("prior", "ensemble")
-#: Defaults of `init="ensemble"`: full-batch optax on the negative log posterior.
-ENSEMBLE_DEFAULTS = {"optimizer": "adam", "learning_rate": 1e-2, "num_steps": 500}
+#: Defaults of `init="ensemble"`: full-batch Adam on the negative log posterior, its learning
+#: rate decayed along a cosine to 1 % of the start, from fan-in scaled starts (see
+#: `_ensemble_start`). Measured on f2 (airfoil, 32 chains): 4000 such steps reach a noise σ of
+#: 0.083 where prior-scaled starts reach 0.14 and minibatch AdamW (MILE's recipe, 300 epochs)
+#: 0.17; the sampler then needs far fewer steps to settle.
+ENSEMBLE_DEFAULTS = {
+    "optimizer": "adam",
+    "learning_rate": 2e-2,
+    "num_steps": 3000,
+    "schedule": "cosine",
+    "start": "fan_in",
+}
+_SCHEDULES = ("constant", "cosine")
+_STARTS = ("prior", "fan_in")
 _OPTIMIZERS = {"adam": optax.adam, "rmsprop": optax.rmsprop, "sgd": optax.sgd}
 DEFAULT_CHUNK = 4096
+#: Training inputs at which the convergence verdict compares chains in function space.
+PROBE_INPUTS = 64
 
 
 def sample(
@@ -54,8 +69,8 @@ def sample(
     num_chains: int | str,
     num_warmup: int = 1024,
     num_samples: int = 1,
-    kernel: str = "nuts",
-    init: str | np.ndarray = "prior",
+    kernel: str = "mclmc",
+    init: str | np.ndarray = "ensemble",
     seed: int = 0,
     thinning: int = 1,
     chunk_size: int | None = None,
@@ -239,7 +254,7 @@ def sample(
         "run_s": run_s,
         "total_s": time.perf_counter() - t_start,
     }
-    return Posterior(
+    post = Posterior(
         spec=spec,
         samples=samples,
         noise_std=sigma,
@@ -248,6 +263,11 @@ def sample(
         settings=settings,
         rounds=[],
     )
+    verdict = assess(post, x_probe=x[:PROBE_INPUTS])
+    settings["convergence"] = verdict.to_dict()
+    if not verdict.converged:
+        warnings.warn(f"sample ({kernel}): {verdict}", ConvergenceWarning, stacklevel=2)
+    return post
 
 
 # --- the program ----------------------------------------------------------------------------
@@ -301,12 +321,17 @@ def _program(r: _Recipe, base_key, chain_ids, x, y, *given):
     keys = jax.vmap(lambda i: jax.random.fold_in(base_key, i))(chain_ids)
     init_keys, run_keys = jax.vmap(jax.random.split, out_axes=1)(keys)
     ld = _logdensity_builder(r.spec, r.noise_std)(x, y)
+    optimised = False
     if given:
         pos = given[0]
     else:
         pos = jax.vmap(partial(_prior_start, r.spec, r.noise_std))(init_keys)
         if r.init == "ensemble":
-            pos = _optimize_starts(ld, pos, **dict(r.init_options))
+            opts = dict(r.init_options)
+            if opts.pop("start") == "fan_in":
+                pos = pos * jnp.asarray(_fan_in_scale(r.spec, pos.shape[-1]), pos.dtype)
+            pos = _optimize_starts(ld, pos, **opts)
+            optimised = True
     draws, info = RUNNERS[r.kernel](
         ld,
         pos,
@@ -316,7 +341,11 @@ def _program(r: _Recipe, base_key, chain_ids, x, y, *given):
         thinning=r.thinning,
         **dict(r.options),
     )
-    info["log_density"] = jax.vmap(ld)(draws[:, -1])
+    if optimised:  # the starts' optimiser steps count as gradients of the run
+        info["num_grad_evals"] = info["num_grad_evals"] + dict(r.init_options)["num_steps"]
+    draws_ld = jax.vmap(jax.vmap(ld))(draws)  # (C, S): forward passes only, cheap
+    info["log_density"] = draws_ld[:, -1]
+    info["draws_log_density"] = draws_ld
     info["init_log_density"] = jax.vmap(ld)(pos)
     return draws, info
 
@@ -348,10 +377,29 @@ def _prior_start(spec: MLP, noise_std: float | None, key) -> jax.Array:
     return pos[: spec.num_params] if noise_std is not None else pos
 
 
-def _optimize_starts(logdensity_fn, starts, *, optimizer, learning_rate, num_steps):
+def _fan_in_scale(spec: MLP, size: int) -> np.ndarray:
+    """Per-coordinate factors that turn a standard-normal prior draw into a LeCun-normal
+    network start: weights with standard deviation `1/√fan_in`, biases and `log σ` zero.
+    Prior-scale weights (sd 1) saturate the tanh units of 16-wide layers, and an optimiser
+    started there stalls at a much worse fit (measured: σ 0.14 against 0.08 on airfoil)."""
+    sizes = (spec.in_features, *spec.hidden, spec.out_features)
+    parts = []
+    for fan_in, fan_out in zip(sizes[:-1], sizes[1:], strict=True):
+        parts += [np.full(fan_in * fan_out, fan_in**-0.5), np.zeros(fan_out)]
+    scale = np.concatenate(parts)
+    return np.concatenate([scale, np.zeros(size - len(scale))])  # log σ (if any) starts at 0
+
+
+def _optimize_starts(
+    logdensity_fn, starts, *, optimizer, learning_rate, num_steps, schedule="constant"
+):
     """Full-batch optax on `-logdensity_fn` for every start `(C, D)`, vmapped; a start that
-    ends non-finite falls back to its prior draw (the sampler then reports the chain)."""
-    opt = _OPTIMIZERS[optimizer](learning_rate)
+    ends non-finite falls back to its initial point (the sampler then reports the chain).
+    `schedule="cosine"` decays the learning rate to 1 % of `learning_rate` over the steps."""
+    lr = learning_rate
+    if schedule == "cosine":
+        lr = optax.cosine_decay_schedule(learning_rate, num_steps, alpha=0.01)
+    opt = _OPTIMIZERS[optimizer](lr)
     loss_grad = jax.grad(lambda p: -logdensity_fn(p))
 
     def one(p0):
@@ -444,8 +492,16 @@ def _check_init(init, init_options, num_chains: int, dim: int):
                     f"expected some of {list(ENSEMBLE_DEFAULTS)}"
                 )
             opts = {**ENSEMBLE_DEFAULTS, **(init_options or {})}
-            if opts["optimizer"] not in _OPTIMIZERS:
-                raise SymbnnError(f"init_options optimizer must be one of {list(_OPTIMIZERS)}")
+            for name, allowed in (
+                ("optimizer", tuple(_OPTIMIZERS)),
+                ("schedule", _SCHEDULES),
+                ("start", _STARTS),
+            ):
+                if opts[name] not in allowed:
+                    raise SymbnnError(
+                        f"init_options {name} must be one of {', '.join(allowed)}, "
+                        f"got {opts[name]!r}"
+                    )
             opts["num_steps"] = _positive_int(opts["num_steps"], "init_options num_steps")
             opts["learning_rate"] = float(opts["learning_rate"])
         elif init_options:
