@@ -42,7 +42,9 @@ LINEAR = symbnn.MLP(2, hidden=(), activation="identity", prior_scale=PRIOR)
 # Kernel names with distinct runners (an alias of another kernel is tested once).
 KERNELS = list({id(f): name for name, f in reversed(_kernels.RUNNERS.items())}.values())
 # A cheap program for driver tests: HMC without warm-up, small fixed steps.
-CHEAP = dict(kernel="hmc", num_warmup=0, initial_step_size=0.05, num_integration_steps=3)
+CHEAP = dict(
+    kernel="hmc", init="prior", num_warmup=0, initial_step_size=0.05, num_integration_steps=3
+)
 
 
 @pytest.mark.parametrize("kernel", KERNELS)
@@ -205,7 +207,7 @@ def _bad(**kw):
         ({"init": "zeros"}, SymbnnError, "init must be one of"),
         ({"init": np.zeros((3, 4))}, ShapeError, r"shape \(2, 4\)"),
         ({"init": np.full((2, 4), np.nan)}, NonFiniteError, "chain 0"),
-        ({"init_options": {"num_steps": 5}}, SymbnnError, "init='ensemble' only"),
+        ({"init": "prior", "init_options": {"num_steps": 5}}, SymbnnError, "init='ensemble' only"),
         ({"init": "ensemble", "init_options": {"lr": 1}}, SymbnnError, "unknown init_options"),
         ({"noise_std": -1.0}, SymbnnError, "noise_std"),
         ({"devices": []}, SymbnnError, "devices"),

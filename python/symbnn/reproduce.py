@@ -86,8 +86,9 @@ class Budget:
 
 BUDGETS: dict[str, Budget] = {
     "study": Budget("study"),
-    "cpu": Budget("cpu", many_kernel="mclmc", bound_kernel="mclmc"),
-    "mixed": Budget("mixed", many_kernel="mclmc"),
+    # The package's default sampler (`sample`'s defaults) for the many-chain rows.
+    "cpu": Budget("cpu", many_kernel="mclmc", bound_kernel="mclmc", init="ensemble"),
+    "mixed": Budget("mixed", many_kernel="mclmc", init="ensemble"),
     "smoke": Budget(
         "smoke",
         many_chains=16,
@@ -186,6 +187,10 @@ def _mcmc_row(spec, data, *, chains, draws, kernel, budget, seed, progress):
     )
     if "num_grad_evals" in post.diagnostics:
         row["grad_evals_per_chain"] = float(np.mean(post.diagnostics["num_grad_evals"]))
+    verdict = post.convergence
+    row["converged"] = verdict.converged
+    if not verdict.converged:
+        row["convergence_problems"] = list(verdict.problems)
     return post, row
 
 

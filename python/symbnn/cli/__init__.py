@@ -7,6 +7,8 @@ from __future__ import annotations
 import argparse
 import importlib
 import sys
+import warnings
+from functools import partial
 
 from ..errors import SymbnnError
 
@@ -43,6 +45,16 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _show_warning(command, default, message, category, *args, **kwargs):
+    """The sampler's verdicts read as the command's own words, not as a Python warning."""
+    from ..convergence import ConvergenceWarning
+
+    if issubclass(category, ConvergenceWarning):
+        print(f"symbnn {command}: warning: {message}", file=sys.stderr)
+    else:
+        default(message, category, *args, **kwargs)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args._uses_jax:
@@ -50,7 +62,9 @@ def main(argv: list[str] | None = None) -> int:
 
         enable_compilation_cache()  # a second run of the same shapes skips compilation
     try:
-        return int(args._main(args) or 0)
+        with warnings.catch_warnings():
+            warnings.showwarning = partial(_show_warning, args.command, warnings.showwarning)
+            return int(args._main(args) or 0)
     except SymbnnError as e:
         print(f"symbnn {args.command}: error: {e}", file=sys.stderr)
         return 2

@@ -27,7 +27,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         help="chain count: exact quantile (default), union bound, or the study's Markov bound",
     )
     p.add_argument("--chains", type=int, help="override the bound's chain count")
-    p.add_argument("--kernel", default="nuts", help="MCMC kernel (default: nuts)")
+    p.add_argument("--kernel", default="mclmc", help="MCMC kernel (default: mclmc)")
+    p.add_argument(
+        "--init",
+        default="ensemble",
+        choices=["prior", "ensemble"],
+        help="chain starts: optimised (ensemble, default) or prior draws (the study's)",
+    )
     p.add_argument("--warmup", type=int, default=1024, help="warm-up steps (default: 1024)")
     p.add_argument("--samples", type=int, default=1, help="draws per chain (default: 1)")
     p.add_argument("--seed", type=int, default=0, help="seed of the chains (default: 0)")
@@ -72,6 +78,7 @@ def main(args) -> int:
         num_warmup=args.warmup,
         num_samples=args.samples,
         kernel=args.kernel,
+        init=args.init,
         seed=args.seed,
         progress=not args.quiet,
     )
@@ -131,6 +138,7 @@ def main(args) -> int:
         **metrics,
         "functionally distinct modes": len(modes.counts),
         "sampling seconds": posterior.timings.get("total_s"),
+        "convergence": "yes" if posterior.convergence.converged else "no (see the warning)",
     }
     print(summary_table(summary, title=f"symbnn run: {spec!r} on {data.name}"))
     print(f"wrote {args.outdir}/report.json, posterior.npz and {len(plots)} plot(s)")

@@ -45,12 +45,19 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--prior-scale", type=float, default=1.0, help="prior sd (default 1)")
     p.add_argument("--noise-std", type=float, help="fix the noise sd instead of sampling it")
     p.add_argument("--chains", type=int, default=54, help="number of chains (default 54)")
-    p.add_argument("--kernel", default="nuts", help="nuts, nuts_vmap, hmc, chees or mclmc")
+    p.add_argument(
+        "--kernel", default="mclmc", help="mclmc (default), nuts, nuts_vmap, hmc or chees"
+    )
     p.add_argument("--warmup", type=int, default=1024, help="warm-up steps (default 1024)")
     p.add_argument("--samples", type=int, default=1, help="draws per chain (default 1)")
     p.add_argument("--thinning", type=int, default=1, help="keep every k-th step (default 1)")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--init", default="prior", choices=["prior", "ensemble"])
+    p.add_argument(
+        "--init",
+        default="ensemble",
+        choices=["prior", "ensemble"],
+        help="chain starts: optimised (ensemble, default) or prior draws (the study's)",
+    )
     p.add_argument("--chunk-size", type=int, help="chains per compiled program")
     p.add_argument(
         "--option",
@@ -130,5 +137,6 @@ def main(args: argparse.Namespace) -> int:
         finite = SimpleNamespace(spec=spec, samples=post.samples[ok], noise_std=post.noise_std[ok])
         lp = lppd(finite, data.x_test, data.y_test)
         print(f"test LPPD (standardized units, finite chains): {lp.mean:.3f} ± {lp.se:.3f}")
+    print(f"convergence: {post.convergence}")
     print(f"saved {path}")
     return 0
