@@ -252,3 +252,34 @@ def test_bad_bins(classification):
     post, x, y, _ = classification
     with pytest.raises(SymbnnError, match="n_bins"):
         ece(post, x, y, n_bins=0)
+
+
+def test_crps_of_many_draws_is_estimated_within_its_error(monkeypatch):
+    """Past `CRPS_EXACT_MAX` draws the pairwise term comes from random pairings: unbiased, and
+    on a spread-out mixture within a few of its standard errors of the exact double sum."""
+    import jax.numpy as jnp
+
+    import symbnn.metrics as M
+
+    rng = np.random.default_rng(5)
+    s, p = 600, 7
+    mu = rng.normal(size=(s, p)) * rng.uniform(0.1, 2.0, size=p)
+    sigma = rng.uniform(0.05, 0.5, size=s)
+    y = rng.normal(size=p)
+    import jax
+
+    with jax.enable_x64(True):
+        exact = np.asarray(M._crps_mixture(jnp.asarray(mu), jnp.asarray(sigma), jnp.asarray(y), 64))
+        perms = np.stack([rng.permutation(s) for _ in range(M.CRPS_PERMUTATIONS)])
+        est, se = M._crps_mixture_paired(
+            jnp.asarray(mu), jnp.asarray(sigma), jnp.asarray(y), jnp.asarray(perms)
+        )
+    assert 0 < float(se) < 0.01 * abs(exact.mean())
+    assert abs(float(np.mean(est)) - exact.mean()) < 5 * float(se)
+    # The public metric switches to the estimator above the threshold.
+    post = random_posterior(seed=3, chains=30, draws=4)
+    x = np.random.default_rng(4).normal(size=(5, post.spec.in_features))
+    yy = np.random.default_rng(6).normal(size=5)
+    whole = crps(post, x, yy)
+    monkeypatch.setattr(M, "CRPS_EXACT_MAX", 16)
+    assert abs(crps(post, x, yy) - whole) < 0.02 * abs(whole)
