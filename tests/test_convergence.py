@@ -52,9 +52,7 @@ def test_the_verdict_survives_a_file_round_trip(tmp_path):
     x, y = wave()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
-        post = symbnn.sample(
-            SPEC, x, y, num_chains=8, num_warmup=40, init="prior", progress=False
-        )
+        post = symbnn.sample(SPEC, x, y, num_chains=8, num_warmup=40, init="prior", progress=False)
     back = symbnn.load_posterior(post.save(tmp_path / "p.npz"))
     assert back.convergence == post.convergence
 

@@ -7,9 +7,9 @@ Checks (each `None` when the run holds no information for it):
   (`diagnostics["draws_log_density"]`, at least 4 draws). A stationary chain rises by zero in
   expectation; a chain still climbing towards the typical set (too short a warm-up) rises by
   much more than the log density's own spread. Fails when the mean rise over chains is both
-  significant (`z > DRIFT_Z`, one-sided 0.1 %) and large, above `DRIFT_SCALE · √(d/2)`: `√(d/2)` is the
-  standard deviation of a `d`-dimensional log density at stationarity (the χ²_d/2 of a
-  Gaussian), so the rule is the same for every network and data set.
+  significant (`z > DRIFT_Z`, one-sided 0.1 %) and large, above `DRIFT_SCALE · √(d/2)`:
+  `√(d/2)` is the standard deviation of a `d`-dimensional log density at stationarity (the
+  χ²_d/2 of a Gaussian), so the rule is the same for every network and data set.
 - `energy`: MCLMC's realised energy-error variance per dimension in the settle window against
   the tuner's target; fails above `ENERGY_RATIO` times the target (the step is too large for
   the geometry, so the unadjusted chain's bias is not controlled).
