@@ -13,9 +13,9 @@ How a table is made (`reproduce`):
   `laplace` (full-Hessian Laplace around the best ensemble member).
 - A `Budget` says how each row samples. `study` follows the study everywhere (NUTS, 1024
   warm-up steps: hours on two cores, as NUTS needs 140k-420k gradients per chain on these
-  posteriors). `cpu` (the default) runs the two many-chain rows with MCLMC, whose
-  fixed-length steps need ~100× fewer gradients, and the single chain with NUTS, so that the
-  `f1` table takes well under an hour on two cores. `mixed` keeps NUTS for the bound's
+  posteriors). `cpu` (the default) runs the two many-chain rows with the package's default
+  sampler (optimised starts, then MCLMC, whose fixed-length steps need ~100× fewer gradients)
+  and the single chain with NUTS, so that the `f1` table takes minutes on two cores. `mixed` keeps NUTS for the bound's
   chains too. `smoke` is for tests.
 - Results go to `OUT/results.json` after every row (a re-run with `resume=True` skips rows
   already there), posteriors to `OUT/posteriors/`, the table to `OUT/results.md`, and for `f1`

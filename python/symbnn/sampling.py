@@ -88,14 +88,21 @@ def sample(
     training data `x` `(n, in_features)` and `y` (`(n,)` or `(n, out)`; class labels `(n,)`
     for a categorical likelihood).
 
-    - `kernel`: `"nuts"` (window adaptation per chain, the study's protocol), `"nuts_vmap"`,
-      `"hmc"` (fixed `num_integration_steps`, window adaptation), `"chees"` (ChEES-HMC adapted
-      across ensembles of `ensemble_size` chains), `"mclmc"` (MCLMC with its tuner). Further
-      keyword arguments are the kernel's options (see `symbnn._kernels`).
+    The default is the many-chain configuration: every chain's start is optimised first
+    (`init="ensemble"`: full-batch Adam on the negative log posterior from a fan-in scaled
+    start, as deep-ensemble-initialised MCMC and MILE do), then `kernel="mclmc"` tunes for
+    `num_warmup` steps from a small step size and draws. The rule is the same for every data
+    set; the run's `Posterior.convergence` says whether it settled (a `ConvergenceWarning`
+    when not).
+
+    - `kernel`: `"mclmc"` (MCLMC with its tuner, default), `"nuts"` (window adaptation per
+      chain, the study's protocol), `"nuts_vmap"`, `"hmc"` (fixed `num_integration_steps`,
+      window adaptation), `"chees"` (ChEES-HMC adapted across ensembles of `ensemble_size`
+      chains). Further keyword arguments are the kernel's options (see `symbnn._kernels`).
     - `num_warmup` adaptation steps, then `num_samples` draws kept every `thinning` steps.
-    - `init`: `"prior"` (a prior draw per chain), `"ensemble"` (each prior draw optimised by
-      optax on the negative log posterior first; `init_options` overrides
-      `ENSEMBLE_DEFAULTS`), or an array of starts `(num_chains, position_size)`.
+    - `init`: `"ensemble"` (default: each start optimised by optax on the negative log
+      posterior; `init_options` overrides `ENSEMBLE_DEFAULTS`), `"prior"` (a prior draw per
+      chain, the study's protocol), or an array of starts `(num_chains, position_size)`.
     - `noise_std`: regression with a *known* noise σ; the chains then sample the network
       parameters alone and `Posterior.noise_std` holds σ everywhere.
     - `chunk_size`: chains per jitted program (default: all, up to 4096); `devices`: where
