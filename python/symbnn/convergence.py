@@ -27,7 +27,7 @@ from dataclasses import asdict, dataclass, field, replace
 import numpy as np
 
 DRIFT_Z = 3.0
-DRIFT_SCALE = 0.1
+DRIFT_SCALE = 0.25
 ENERGY_RATIO = 10.0
 RHAT_MAX = 1.1
 MAX_NON_FINITE = 0.1
