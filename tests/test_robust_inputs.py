@@ -27,3 +27,98 @@ def test_mlp_refuses_bad_sizes(args, kwargs, match):
 
 def test_mlp_accepts_numpy_integers():
     assert MLP(np.int64(2), (np.int32(4), 3)).sizes == (2, 4, 3, 1)
+
+
+# --- posterior files --------------------------------------------------------------------------
+def _posterior(chains=3):
+    from symbnn import Posterior
+
+    rng = np.random.default_rng(0)
+    spec = MLP(1, (2,))
+    return Posterior(
+        spec,
+        rng.normal(size=(chains, 2, spec.num_params)),
+        np.ones((chains, 2)),
+        diagnostics={"finite": np.arange(chains) != 1, "step_size": np.arange(chains) + 0.5},
+        timings={"total_s": 1.0},
+        settings={"kernel": "nuts", "options": {"a": [1]}},
+    )
+
+
+def _with_metadata(path, meta):
+    """Rewrite the metadata entry of a saved posterior."""
+    import json
+
+    with np.load(path) as z:
+        arrays = {k: z[k] for k in z.files}
+    arrays["metadata"] = np.asarray(meta if isinstance(meta, str) else json.dumps(meta))
+    np.savez(path, **arrays)
+
+
+@pytest.mark.parametrize(
+    ("change", "match"),
+    [
+        (lambda m: "[1, 2]", "metadata is a JSON list, not an object"),
+        (lambda m: "[" * 100_000, "metadata is not valid JSON"),
+        (lambda m: {**m, "spec": {**m["spec"], "sizes": [1, -2, 1]}}, "bad spec.*positive"),
+        (lambda m: {**m, "spec": {**m["spec"], "sizes": [1, 2**70, 1]}}, "bad spec.*memory"),
+        (lambda m: {**m, "spec": [1, 2, 1]}, "bad spec"),
+        (lambda m: {**m, "timings": [1, 2]}, "'timings' must map names to seconds"),
+        (lambda m: {**m, "timings": {"total_s": "1"}}, "'timings' must map names to seconds"),
+        (lambda m: {**m, "settings": 3}, "'settings' must be a JSON object"),
+        (lambda m: {**m, "rounds": {}}, "'rounds' must be a JSON list"),
+        (lambda m: {**m, "version": True}, "version True"),
+    ],
+)
+def test_crafted_posterior_metadata_is_refused(tmp_path, capsys, change, match):
+    import json
+
+    from symbnn import DataError, load_posterior
+    from symbnn.cli import main
+
+    path = _posterior().save(tmp_path / "p.npz")
+    with np.load(path) as z:
+        meta = json.loads(str(z["metadata"]))
+    _with_metadata(path, change(meta))
+    with pytest.raises(DataError, match=match):
+        load_posterior(path)
+    assert main(["modes", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"symbnn modes: error: {path}: ") and err.count(str(path)) == 1, err
+
+
+def test_empty_and_truncated_posteriors_are_refused(tmp_path, capsys):
+    from symbnn import DataError, load_posterior
+    from symbnn.cli import main
+
+    path = _posterior().save(tmp_path / "p.npz")
+    empty, cut = tmp_path / "e.npz", tmp_path / "t.npz"
+    empty.touch()
+    cut.write_bytes(path.read_bytes()[:700])
+    for bad, match in ((empty, "an empty file"), (cut, "damaged")):
+        with pytest.raises(DataError, match=match):
+            load_posterior(bad)
+        assert main(["modes", str(bad)]) == 2
+        err = capsys.readouterr().err
+        assert f"symbnn modes: error: {bad}: " in err and "Traceback" not in err
+
+
+def test_select_slices_every_per_chain_array():
+    from symbnn import ShapeError
+
+    post = _posterior()
+    kept = post.select(post.diagnostics["finite"])
+    assert kept.num_chains == 2 and kept.spec == post.spec
+    np.testing.assert_array_equal(kept.samples, post.samples[[0, 2]])
+    np.testing.assert_array_equal(kept.noise_std, post.noise_std[[0, 2]])
+    np.testing.assert_array_equal(kept.diagnostics["step_size"], [0.5, 2.5])
+    assert kept.diagnostics["finite"].all() and kept.settings == post.settings
+    kept.settings["options"]["a"].append(2)  # a copy: the original is unchanged
+    assert post.settings["options"]["a"] == [1]
+    np.testing.assert_array_equal(post.select([2, 0]).samples, post.samples[[2, 0]])
+    with pytest.raises(ShapeError, match=r"shape \(3,\)"):
+        post.select([True, False])
+    with pytest.raises(ShapeError, match="indices"):
+        post.select([3])
+    with pytest.raises(SymbnnError, match="boolean mask"):
+        post.select([0.5])

@@ -31,7 +31,7 @@ from pathlib import Path
 import numpy as np
 
 from ._atomic import atomic_path
-from .errors import CheckpointError
+from .errors import CheckpointError, SymbnnError
 
 FORMATS = {".safetensors": "safetensors", ".npz": "npz"}
 LAYOUTS = ("auto", "flax", "torch", "flat")
@@ -79,8 +79,7 @@ def read_checkpoint(path: str | os.PathLike) -> Checkpoint:
                 arrays = {k: f.get_tensor(k) for k in f.keys()}
         else:
             metadata = None
-            with np.load(name, allow_pickle=False) as z:
-                arrays = {k: z[k] for k in z.files}
+            arrays = read_npz(name, CheckpointError, "cannot read as npz")
     except FileNotFoundError:
         raise CheckpointError(f"{name}: no such file") from None
     except CheckpointError:
@@ -90,6 +89,31 @@ def read_checkpoint(path: str | os.PathLike) -> Checkpoint:
     if not arrays:
         raise CheckpointError(f"{name}: the file holds no arrays")
     return Checkpoint(arrays=arrays, metadata=dict(metadata) if metadata else None, format=fmt)
+
+
+def read_npz(path: str | os.PathLike, error: type[Exception], what: str) -> dict[str, np.ndarray]:
+    """Every array of an `.npz` archive, never unpickling; an empty, truncated or damaged file,
+    or an entry that is not an array, is an `error` naming the file, then `what` went wrong."""
+    name = os.fspath(path)
+    try:
+        with open(name, "rb") as fh:
+            magic = fh.read(2)
+    except FileNotFoundError:
+        raise error(f"{name}: no such file") from None
+    except OSError as e:
+        raise error(f"{name}: cannot read ({e.strerror or e})") from None
+    if magic != b"PK":  # every zip archive starts so; np.load would try other formats
+        why = "an empty file" if not magic else "not a zip archive"
+        raise error(f"{name}: {what} ({why})")
+    try:
+        with np.load(name, allow_pickle=False) as z:
+            arrays = {k: z[k] for k in z.files}
+    except Exception as e:  # numpy and zipfile raise many types (and MemoryError) for damage
+        raise error(f"{name}: {what} (damaged: {type(e).__name__}: {e})") from None
+    for key, value in arrays.items():
+        if not isinstance(value, np.ndarray):  # a zip member without the .npy suffix
+            raise error(f"{name}: {what} (entry {key!r} is not an array)")
+    return arrays
 
 
 def write_checkpoint(path: str | os.PathLike, ckpt: Checkpoint) -> None:
@@ -119,10 +143,10 @@ def read_network(path: str | os.PathLike, activation: str = "tanh"):
     ckpt = read_checkpoint(path)
     try:
         layout = detect_layout(ckpt.arrays)
-    except CheckpointError as e:
-        raise CheckpointError(f"{os.fspath(path)}: {e}") from None
-    s = layout.sizes
-    spec = MLP(s[0], tuple(s[1:-1]), s[-1], activation=activation)
+        s = layout.sizes
+        spec = MLP(s[0], tuple(s[1:-1]), s[-1], activation=activation)
+    except SymbnnError as e:
+        raise type(e)(f"{os.fspath(path)}: {e}") from None
     return layout.to_flat(ckpt.arrays, np.float64)[: spec.num_params], spec
 
 

@@ -32,7 +32,6 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from types import SimpleNamespace
 
 import jax
 import numpy as np
@@ -135,12 +134,7 @@ def _row_result(posterior, data, wall_s: float, **extra) -> dict:
     if finite is not None and not np.all(finite):
         # Non-finite chains are reported (`finite_chains`), not scored: one NaN draw would
         # make the whole mixture NaN.
-        ok = np.asarray(finite, bool)
-        scored = SimpleNamespace(
-            spec=posterior.spec,
-            samples=posterior.samples[ok],
-            noise_std=None if posterior.noise_std is None else posterior.noise_std[ok],
-        )
+        scored = posterior.select(np.asarray(finite, bool))
     m = evaluate(scored, data.x_test, data.y_test)
     out = {"lppd": m["lppd"], "lppd_se": m["lppd_se"], "rmse": m.get("rmse"), "wall_s": wall_s}
     if finite is not None:

@@ -211,6 +211,9 @@ class _Job:
 
 
 def _failing(job: _Job, error: SymbnnError) -> SymbnnError:
+    """The error with the file named once."""
+    if str(error).startswith(f"{job.src}: "):
+        return error
     return type(error)(f"{job.src}: {error}")
 
 
@@ -329,8 +332,6 @@ def main(args: argparse.Namespace) -> int:
             try:
                 _prepare(job, args, sizes, layouts)
             except SymbnnError as e:
-                if str(e).startswith(str(job.src)):
-                    raise
                 raise _failing(job, e) from None
             key = (job.layout.sizes, job.activation, job.theta.dtype, job.theta.shape[1])
             groups.setdefault(key, []).append(job)

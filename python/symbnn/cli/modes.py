@@ -28,37 +28,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--json", action="store_true", help="print one JSON object")
 
 
-def _read_posterior_npz(path: Path):
-    """(samples, spec) straight from a posterior .npz: `samples` (chains, draws, d) and `meta`
-    (a JSON string with the spec dict under "spec"). Used only where the sampler's
-    `symbnn.posterior` module is not installed."""
-    import numpy as np
-
-    from ..model import MLP
-
-    with np.load(path, allow_pickle=False) as f:
-        samples = np.asarray(f["samples"])
-        meta = json.loads(str(f["meta"][()])) if "meta" in f.files else {}
-    if "spec" not in meta:
-        raise CheckpointError(f"{path}: no 'meta' entry with the network's 'spec'")
-    return samples, MLP.from_dict(meta["spec"])
-
-
-def _load_posterior(path: Path):
-    try:
-        from ..posterior import load_posterior
-    except ImportError:
-        return _read_posterior_npz(path)
-    post = load_posterior(path)
-    return post.samples, post.spec
-
-
 def load(path: Path, activation: str):
     """(samples (..., d), spec, description) from a posterior .npz, one checkpoint file, or a
     directory of checkpoints."""
-    import numpy as np
-
-    from ..checkpoint import read_ensemble, read_network
+    from ..checkpoint import read_ensemble, read_network, read_npz
+    from ..posterior import posterior_from_arrays
 
     if path.is_dir():
         theta, spec = read_ensemble(path, activation)
@@ -66,15 +40,11 @@ def load(path: Path, activation: str):
     if not path.is_file():
         raise CheckpointError(f"{path}: no such file or directory")
     if path.suffix == ".npz":
-        try:
-            with np.load(path, allow_pickle=False) as f:
-                is_posterior = "samples" in f.files
-        except (OSError, ValueError) as e:
-            raise CheckpointError(f"{path}: cannot read: {e}") from e
-        if is_posterior:
-            samples, spec = _load_posterior(path)
-            shape = "×".join(map(str, samples.shape[:-1]))
-            return samples, spec, f"posterior of shape {shape}"
+        arrays = read_npz(path, CheckpointError, "cannot read as npz")
+        if "samples" in arrays:
+            post = posterior_from_arrays(arrays, str(path))
+            shape = "×".join(map(str, post.samples.shape[:-1]))
+            return post.samples, post.spec, f"posterior of shape {shape}"
     theta, spec = read_network(path, activation)
     return theta[None, :], spec, "a single checkpoint"
 

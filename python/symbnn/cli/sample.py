@@ -87,8 +87,6 @@ def parse_hidden(text: str) -> tuple[int, ...]:
 
 
 def main(args: argparse.Namespace) -> int:
-    from types import SimpleNamespace
-
     import numpy as np
 
     from ..metrics import lppd
@@ -126,9 +124,7 @@ def main(args: argparse.Namespace) -> int:
         f"non-finite chains: {int(np.sum(~d['finite']))}"
     )
     if len(data.x_test):
-        ok = d["finite"]
-        finite = SimpleNamespace(spec=spec, samples=post.samples[ok], noise_std=post.noise_std[ok])
-        lp = lppd(finite, data.x_test, data.y_test)
+        lp = lppd(post.select(d["finite"]), data.x_test, data.y_test)
         print(f"test LPPD (standardized units, finite chains): {lp.mean:.3f} ± {lp.se:.3f}")
     print(f"saved {path}")
     return 0
