@@ -122,3 +122,52 @@ def test_select_slices_every_per_chain_array():
         post.select([3])
     with pytest.raises(SymbnnError, match="boolean mask"):
         post.select([0.5])
+
+
+# --- data tables ------------------------------------------------------------------------------
+def test_standardizing_values_near_the_float_limit(tmp_path):
+    from symbnn.datasets import load_table, split
+
+    rng = np.random.default_rng(0)
+    x = rng.uniform(0, 8, 50)
+    table = np.column_stack([x, np.sin(x) + 0.1 * rng.normal(size=50), np.full(50, 3.0)])
+    small = split(table, target=1)
+    for col in (0, 1):  # targets (used to become all zeros) and features (used to become NaN)
+        big = table.copy()
+        big[:, col] *= 1e307
+        path = tmp_path / f"big{col}.data"
+        np.savetxt(path, big, fmt="%.17g")
+        d = load_table(path, target=1)
+        for got, want in ((d.x_train, small.x_train), (d.y_test, small.y_test)):
+            np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12)
+        std = np.concatenate([d.x_std, d.y_std])  # columns 0, 2, then the target 1
+        assert np.isfinite(std).all() and std[2 * col] > 1e306
+    # Ordinary data give exactly the textbook standardization.
+    z = (table - table.mean(0)) / np.where(table.std(0) > 0, table.std(0), 1.0)
+    np.testing.assert_array_equal(small.x_train, z[small.train_index][:, [0, 2]])
+
+
+@pytest.mark.parametrize(
+    ("train", "match"),
+    [
+        ([0, 1.5], "integer row numbers"),
+        ([0, True], "integer row numbers"),
+        ([0, "1"], "integer row numbers"),
+        ([0, [1]], "integer row numbers"),
+        ([0, 2**70], "outside 0..9"),
+        ([], "non-empty"),
+        ({"0": 1}, "must be lists"),
+    ],
+)
+def test_bad_split_indices_are_refused(tmp_path, train, match):
+    import json
+
+    from symbnn import DataError
+    from symbnn.datasets import load_table
+
+    data = tmp_path / "t.data"
+    np.savetxt(data, np.arange(20.0).reshape(10, 2))
+    splits = tmp_path / "splits.json"
+    splits.write_text(json.dumps({"t": {"train": train, "test": [9]}}))
+    with pytest.raises(DataError, match=match):
+        load_table(data, splits=splits)
