@@ -171,3 +171,35 @@ def test_bad_split_indices_are_refused(tmp_path, train, match):
     splits.write_text(json.dumps({"t": {"train": train, "test": [9]}}))
     with pytest.raises(DataError, match=match):
         load_table(data, splits=splits)
+
+
+# --- kernel options ---------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("option", "match"),
+    [
+        ("target_accept=abc", "'target_accept' must be a finite number, got 'abc'"),
+        ("target_accept=[1,2]", r"'target_accept' must be a finite number, got \[1, 2\]"),
+        ("target_accept=true", "'target_accept' must be a finite number, got True"),
+        ("max_tree_depth=2.5", "'max_tree_depth' must be an integer"),
+        ("initial_step_size=NaN", "'initial_step_size' must be a finite number"),
+    ],
+)
+def test_kernel_options_are_type_checked(tmp_path, capsys, option, match):
+    import re
+
+    from symbnn.cli import main
+
+    argv = ["sample", "--dataset", "sinusoidal", "--chains", "2", "--warmup", "5"]
+    assert main([*argv, "--no-progress", "--option", option, "-o", str(tmp_path / "p.npz")]) == 2
+    err = capsys.readouterr().err
+    assert re.search(match, err) and "Traceback" not in err, err
+    assert not list(tmp_path.iterdir())
+
+
+def test_kernel_options_of_the_right_type_pass():
+    from symbnn.sampling import RUNNERS, _kernel_options
+
+    got = _kernel_options("mclmc", RUNNERS["mclmc"], {"desired_energy_var": 1})
+    assert got["desired_energy_var"] == 1.0 and isinstance(got["desired_energy_var"], float)
+    with pytest.raises(SymbnnError, match="true or false"):
+        _kernel_options("mclmc", RUNNERS["mclmc"], {"diagonal_preconditioning": 1})
