@@ -203,3 +203,27 @@ def test_kernel_options_of_the_right_type_pass():
     assert got["desired_energy_var"] == 1.0 and isinstance(got["desired_energy_var"], float)
     with pytest.raises(SymbnnError, match="true or false"):
         _kernel_options("mclmc", RUNNERS["mclmc"], {"diagonal_preconditioning": 1})
+
+
+# --- checkpoints ------------------------------------------------------------------------------
+def test_numbered_layers_that_do_not_chain_are_refused(tmp_path, capsys):
+    from symbnn import CheckpointError
+    from symbnn.checkpoint import detect_layout
+    from symbnn.cli import main
+
+    arrays = {
+        "params.Dense_0.kernel": np.ones((1, 3)),
+        "params.Dense_0.bias": np.zeros(3),
+        "params.Dense_1.kernel": np.ones((4, 1)),
+        "params.Dense_1.bias": np.zeros(1),
+    }
+    with pytest.raises(CheckpointError, match="'params.Dense_0' has 3 outputs .* 4 inputs"):
+        detect_layout(arrays)
+    path = tmp_path / "m.npz"
+    np.savez(path, **arrays)
+    assert main(["canonicalize", str(path), "--check"]) == 2
+    assert "do not chain" in capsys.readouterr().err
+    assert [p.name for p in tmp_path.iterdir()] == ["m.npz"]
+    # Unnumbered names say nothing about the order: the shapes decide.
+    plain = {k.replace("Dense_0", "out").replace("Dense_1", "inp"): v for k, v in arrays.items()}
+    assert detect_layout(plain).sizes == (4, 1, 3)

@@ -10,11 +10,12 @@ Three layouts are understood:
   row-major then `b`), optionally followed by `log σ`; the layer sizes come from the caller, an
   integer array `sizes` in an `.npz`, or `sizes` in a safetensors file's metadata.
 
-Layers are ordered by their names (natural order: `Dense_2` before `Dense_10`); if that order does
-not chain (`out` of one layer = `in` of the next), the unique order in which the shapes chain is
-used. Weights named `w`/`W` get their orientation from the bias lengths. Anything else in the file
-(convolutions, normalisation layers and their statistics, optimizer state) is refused with its key
-named, as is every ambiguity; nothing is guessed.
+Layers are ordered by their names (natural order: `Dense_2` before `Dense_10`); numbered layers
+must chain in that order (`out` of one layer = `in` of the next); for names without numbers that
+do not chain in name order (`input`, `hidden`, `output`), the unique order in which the shapes
+chain is used. Weights named `w`/`W` get their orientation from the bias lengths. Anything else
+in the file (convolutions, normalisation layers and their statistics, optimizer state) is refused
+with its key named, as is every ambiguity; nothing is guessed.
 
 Files are never unpickled (`np.load(..., allow_pickle=False)`), and a file is written to a
 temporary name in the target folder and renamed into place, so no partial file is ever left.
@@ -427,10 +428,20 @@ def _orientation(arrays, groups, names, shapes, layout: str) -> bool:
 
 
 def _layer_order(io: dict[str, tuple[int, int]], arrays) -> list[str]:
-    """Layers by name if that order chains, else the one order in which the shapes chain."""
+    """Layers by name if that order chains, else the one order in which the shapes chain.
+    Numbered names (`Dense_0`, `fc1`, `0`) fix the order: there a break is refused, since
+    reordering would build a different network than the one that was trained."""
     by_name = sorted(io, key=_natural_key)
-    if all(io[a][1] == io[b][0] for a, b in zip(by_name, by_name[1:], strict=False)):
+    pairs = list(zip(by_name, by_name[1:], strict=False))
+    broken = [(a, b) for a, b in pairs if io[a][1] != io[b][0]]
+    if not broken:
         return by_name
+    if all(re.search(r"\d", p) for p in by_name):
+        a, b = broken[0]
+        raise CheckpointError(
+            f"the layer shapes do not chain: layer {a!r} has {io[a][1]} outputs but the next "
+            f"layer by name, {b!r}, has {io[b][0]} inputs; keys found: {_listing(arrays)}"
+        )
     found: list[list[str]] = []
     budget = [100_000]  # search steps; equal shapes could make the search exponential
 
