@@ -23,6 +23,7 @@ temporary name in the target folder and renamed into place, so no partial file i
 
 from __future__ import annotations
 
+import errno
 import os
 import re
 from collections.abc import Mapping, Sequence
@@ -119,21 +120,34 @@ def read_npz(path: str | os.PathLike, error: type[Exception], what: str) -> dict
 
 def write_checkpoint(path: str | os.PathLike, ckpt: Checkpoint) -> None:
     """Writes atomically: a temporary file in the same folder, then `os.replace`."""
+    with atomic_path(path) as tmp:
+        write_checkpoint_to(tmp, ckpt, path)
+
+
+def write_checkpoint_to(tmp: str | os.PathLike, ckpt: Checkpoint, path: str | os.PathLike) -> None:
+    """Writes `ckpt` into `tmp`, a temporary file that will become `path` (whose name decides
+    the format). A failed write (a full disk) is an `OSError`, whichever library wrote."""
     path = Path(path)
     if format_of(path) != ckpt.format:
         raise CheckpointError(
             f"{path}: a {ckpt.format} checkpoint must be written to a "
             f".{ckpt.format} file (the output keeps the input's format)"
         )
-    with atomic_path(path) as tmp:
-        if ckpt.format == "safetensors":
-            from safetensors.numpy import save_file
+    if ckpt.format == "safetensors":
+        from safetensors import SafetensorError
+        from safetensors.numpy import save_file
 
-            arrays = {k: np.ascontiguousarray(v) for k, v in ckpt.arrays.items()}
+        arrays = {k: np.ascontiguousarray(v) for k, v in ckpt.arrays.items()}
+        try:
             save_file(arrays, str(tmp), metadata=ckpt.metadata)
-        else:
-            with open(tmp, "wb") as f:
-                np.savez(f, **ckpt.arrays)
+        except SafetensorError as e:  # how safetensors reports an I/O error
+            code = re.search(r"os error (\d+)", str(e))
+            if code is None:
+                raise OSError(errno.EIO, f"cannot write: {e}") from None
+            raise OSError(int(code[1]), os.strerror(int(code[1]))) from None
+    else:
+        with open(tmp, "wb") as f:
+            np.savez(f, **ckpt.arrays)
 
 
 def read_network(path: str | os.PathLike, activation: str = "tanh"):

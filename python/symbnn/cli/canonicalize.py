@@ -17,6 +17,7 @@ import argparse
 import os
 import time
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -300,13 +301,18 @@ def _canonicalize_group(jobs: list[_Job], args) -> None:
         job.diff = d
 
 
-def _write(job: _Job) -> None:
-    from ..checkpoint import Checkpoint, write_checkpoint
+def _write_all(jobs: list[_Job], pool) -> None:
+    """Every output into a temporary file first, renamed into place only once all are
+    written: a failed write (a full disk) leaves no output at all."""
+    from .._atomic import atomic_path
+    from ..checkpoint import Checkpoint, write_checkpoint_to
 
-    try:
-        write_checkpoint(job.dst, Checkpoint(job.new, job.ckpt.metadata, job.ckpt.format))
-    except OSError as e:
-        raise CheckpointError(f"{job.dst}: cannot write: {e}") from None
+    def write(job: _Job, tmp: Path) -> None:
+        write_checkpoint_to(tmp, Checkpoint(job.new, job.ckpt.metadata, job.ckpt.format), job.dst)
+
+    with ExitStack() as stack:
+        temps = [stack.enter_context(atomic_path(job.dst)) for job in jobs]
+        list(pool.map(write, jobs, temps))
 
 
 def main(args: argparse.Namespace) -> int:
@@ -337,7 +343,7 @@ def main(args: argparse.Namespace) -> int:
             groups.setdefault(key, []).append(job)
         for group in groups.values():
             _canonicalize_group(group, args)
-        list(pool.map(_write, jobs))
+        _write_all(jobs, pool)
     elapsed = time.perf_counter() - start
     if not many:
         job = jobs[0]

@@ -49,8 +49,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--warmup", type=int, default=1024, help="warm-up steps (default 1024)")
     p.add_argument("--samples", type=int, default=1, help="draws per chain (default 1)")
     p.add_argument("--thinning", type=int, default=1, help="keep every k-th step (default 1)")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--init", default="prior", choices=["prior", "ensemble"])
+    p.add_argument("--seed", type=int, default=0, help="seed of the chains (default 0)")
+    p.add_argument(
+        "--init",
+        default="prior",
+        choices=["prior", "ensemble"],
+        help="chain starts: prior draws, or a trained deep ensemble (default prior)",
+    )
     p.add_argument("--chunk-size", type=int, help="chains per compiled program")
     p.add_argument(
         "--option",
@@ -60,7 +65,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         help="a kernel option, e.g. ensemble_size=64 (repeatable; VALUE is read as JSON)",
     )
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
-    p.add_argument("-o", "--output", type=Path, default=Path("posterior.npz"))
+    p.add_argument(
+        "-o",
+        "--output",
+        type=Path,
+        default=Path("posterior.npz"),
+        help="the posterior .npz to write (default posterior.npz)",
+    )
 
 
 def _options(pairs: list[str]) -> dict:
@@ -89,12 +100,17 @@ def parse_hidden(text: str) -> tuple[int, ...]:
 def main(args: argparse.Namespace) -> int:
     import numpy as np
 
+    from .._atomic import check_writable
+    from ..errors import SymbnnError
     from ..metrics import lppd
     from ..model import MLP
     from ..sampling import sample
 
     options = _options(args.option)
     data, source = load_data(args)
+    if args.output.is_dir():
+        raise SymbnnError(f"-o {args.output} is a folder; name the file, e.g. {args.output}/p.npz")
+    check_writable(args.output)  # before the sampling, not after it
     spec = MLP(
         data.in_features, parse_hidden(args.hidden), activation=args.activation,
         prior_scale=args.prior_scale,
