@@ -68,7 +68,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         help="largest accepted output difference for --check, relative to max(1, |output|) "
         "(default: the square root of the stored dtype's epsilon)",
     )
-    p.add_argument("--probes", type=int, default=256, help="probe inputs for --check")
+    p.add_argument("--probes", type=int, default=256, help="probe inputs for --check (default 256)")
     p.add_argument("--seed", type=int, default=0, help="seed of the probe inputs")
     p.add_argument("--in-place", action="store_true", help="overwrite the input files (atomically)")
 

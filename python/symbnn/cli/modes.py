@@ -16,14 +16,28 @@ HELP = "number of functionally distinct modes and their weights"
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("path", help="posterior .npz, or a directory of checkpoints (an ensemble)")
-    p.add_argument("--space", choices=("function", "parameter"), default="function")
-    p.add_argument("--tol", type=float, default=None, help="RMS distance (default: from the data)")
-    p.add_argument("--min-size", type=int, default=2, help="smallest cluster that is a mode")
-    p.add_argument("--probes", type=int, default=128, help="probe inputs (function space)")
-    p.add_argument("--seed", type=int, default=0, help="seed for probes and removal")
-    p.add_argument("--confidence", type=float, default=0.99, help="for the chain count")
     p.add_argument(
-        "--activation", default="tanh", help="hidden activation of checkpoints (not stored)"
+        "--space",
+        choices=("function", "parameter"),
+        default="function",
+        help="compare networks by their outputs on probe inputs, or by their canonicalized "
+        "parameters (default: function)",
+    )
+    p.add_argument("--tol", type=float, default=None, help="RMS distance (default: from the data)")
+    p.add_argument(
+        "--min-size", type=int, default=2, help="smallest cluster that is a mode (default 2)"
+    )
+    p.add_argument(
+        "--probes", type=int, default=128, help="probe inputs (function space; default 128)"
+    )
+    p.add_argument("--seed", type=int, default=0, help="seed for probes and removal")
+    p.add_argument(
+        "--confidence", type=float, default=0.99, help="for the chain count (default 0.99)"
+    )
+    p.add_argument(
+        "--activation",
+        default="tanh",
+        help="hidden activation of checkpoints, which do not store it (default tanh)",
     )
     p.add_argument("--json", action="store_true", help="print one JSON object")
 
@@ -91,6 +105,6 @@ def main(args: argparse.Namespace) -> int:
     for k, (c, w) in enumerate(zip(modes.counts, modes.weights, strict=True)):
         print(f"  mode {k}: weight {w:.4f} ({c} samples)")
     print(f"unseen-mode mass (Good–Turing): {rec.unseen_mass:.4g}")
-    pct = f"{100 * rec.confidence:g}"
+    pct = f"{100 * rec.confidence:.12g}"  # :g would round 99.9999999999 up to 100
     print(f"chains to visit every mode with probability {pct}%: {rec.num_chains}")
     return 0

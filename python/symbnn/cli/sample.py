@@ -45,7 +45,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--prior-scale", type=float, default=1.0, help="prior sd (default 1)")
     p.add_argument("--noise-std", type=float, help="fix the noise sd instead of sampling it")
     p.add_argument("--chains", type=int, default=54, help="number of chains (default 54)")
-    p.add_argument("--kernel", default="nuts", help="nuts, nuts_vmap, hmc, chees or mclmc")
+    p.add_argument(
+        "--kernel", default="nuts", help="nuts (default), nuts_vmap, hmc, chees or mclmc"
+    )
     p.add_argument("--warmup", type=int, default=1024, help="warm-up steps (default 1024)")
     p.add_argument("--samples", type=int, default=1, help="draws per chain (default 1)")
     p.add_argument("--thinning", type=int, default=1, help="keep every k-th step (default 1)")
