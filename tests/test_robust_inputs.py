@@ -227,3 +227,22 @@ def test_numbered_layers_that_do_not_chain_are_refused(tmp_path, capsys):
     # Unnumbered names say nothing about the order: the shapes decide.
     plain = {k.replace("Dense_0", "out").replace("Dense_1", "inp"): v for k, v in arrays.items()}
     assert detect_layout(plain).sizes == (4, 1, 3)
+
+
+def test_canonicalize_takes_symbnn_posteriors(tmp_path, capsys):
+    from symbnn import load_posterior
+    from symbnn.cli import main
+    from symbnn.symmetry import canonicalize
+
+    post = _posterior()
+    src = post.save(tmp_path / "posterior.npz")
+    for extra in ([], ["--layout", "flat", "--sizes", "1,2,1", "--check"]):
+        assert main(["canonicalize", str(src), *extra]) == 0, capsys.readouterr().err
+        got = load_posterior(tmp_path / "posterior.canonical.npz")
+        np.testing.assert_array_equal(got.samples, canonicalize(post.samples, post.spec))
+        np.testing.assert_array_equal(got.noise_std, post.noise_std)
+        assert got.spec == post.spec and got.settings == post.settings
+    for bad in (["--layout", "torch"], ["--sizes", "1,3,1"], ["--activation", "relu"]):
+        assert main(["canonicalize", str(src), "-o", str(tmp_path / "x.npz"), *bad]) == 2
+        assert "contradicts the symbnn posterior" in capsys.readouterr().err
+    assert not (tmp_path / "x.npz").exists()

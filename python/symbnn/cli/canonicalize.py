@@ -8,7 +8,9 @@ anything is written, so a bad file means no output at all; each file is written 
 name and renamed, and an input is never overwritten unless --in-place is given.
 
 Layouts: flax (`kernel` (in, out), `bias`), torch (`weight` (out, in), `bias`), or flat (one
-array (..., d) in symbnn's layout; give --sizes unless the file stores them).
+array (..., d) in symbnn's layout; give --sizes unless the file stores them). A posterior written
+by `symbnn sample` or `symbnn run` carries its network: its samples are canonicalized and the
+rest of the file is copied.
 """
 
 from __future__ import annotations
@@ -228,6 +230,29 @@ def _read(job: _Job) -> _Job:
     return job
 
 
+def _posterior_layout(job: _Job, args, sizes):
+    """(layout, activation) of a posterior written by `symbnn sample` or `run`: its network is
+    in the file, its `samples` in the flat layout; the other entries are copied unchanged."""
+    from ..checkpoint import MlpLayout
+    from ..posterior import posterior_from_arrays
+
+    spec = posterior_from_arrays(job.ckpt.arrays, str(job.src)).spec
+    stored = ",".join(map(str, spec.sizes))
+    given = {
+        "--layout": (args.layout, args.layout in ("auto", "flat"), "flat"),
+        "--sizes": (args.sizes, sizes is None or tuple(sizes) == spec.sizes, stored),
+        "--activation": (args.activation, args.activation in (None, spec.activation), None),
+    }
+    for option, (value, fits, in_file) in given.items():
+        if not fits:
+            raise CheckpointError(
+                f"{job.src}: {option} {value} contradicts the symbnn posterior in the file "
+                f"({in_file or getattr(spec, option[2:])})"
+            )
+    layout = MlpLayout(kind="flat", sizes=spec.sizes, layers=(), flat_key="samples")
+    return layout, spec.activation
+
+
 def _prepare(job: _Job, args, sizes, layouts: dict) -> None:
     """Layout (detected once per distinct set of keys, shapes and dtypes), activation, and the
     parameters as rows in the working dtype."""
@@ -235,11 +260,15 @@ def _prepare(job: _Job, args, sizes, layouts: dict) -> None:
     from ..errors import NonFiniteError
 
     arrays = job.ckpt.arrays
-    signature = tuple((k, v.shape, v.dtype.str) for k, v in arrays.items())
-    if signature not in layouts:
-        layouts[signature] = detect_layout(arrays, args.layout, sizes)
-    job.layout = layout = layouts[signature]
-    job.activation = args.activation or (job.ckpt.metadata or {}).get("activation", "tanh")
+    if job.ckpt.format == "npz" and {"metadata", "samples"} <= set(arrays):
+        job.layout, job.activation = _posterior_layout(job, args, sizes)
+    else:
+        signature = tuple((k, v.shape, v.dtype.str) for k, v in arrays.items())
+        if signature not in layouts:
+            layouts[signature] = detect_layout(arrays, args.layout, sizes)
+        job.layout = layouts[signature]
+        job.activation = args.activation or (job.ckpt.metadata or {}).get("activation", "tanh")
+    layout = job.layout
     used = (
         [layout.flat_key]
         if layout.flat_key is not None
