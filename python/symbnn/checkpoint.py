@@ -33,7 +33,7 @@ from pathlib import Path
 import numpy as np
 
 from ._atomic import atomic_path
-from .errors import CheckpointError, SymbnnError
+from .errors import CheckpointError, NonFiniteError, SymbnnError
 
 FORMATS = {".safetensors": "safetensors", ".npz": "npz"}
 LAYOUTS = ("auto", "flax", "torch", "flat")
@@ -162,7 +162,10 @@ def read_network(path: str | os.PathLike, activation: str = "tanh"):
         spec = MLP(s[0], tuple(s[1:-1]), s[-1], activation=activation)
     except SymbnnError as e:
         raise type(e)(f"{os.fspath(path)}: {e}") from None
-    return layout.to_flat(ckpt.arrays, np.float64)[: spec.num_params], spec
+    theta = layout.to_flat(ckpt.arrays, np.float64)[: spec.num_params]
+    if not np.isfinite(theta).all():  # here, where the file can still be named
+        raise NonFiniteError(f"{os.fspath(path)}: non-finite value (NaN or inf) in the weights")
+    return theta, spec
 
 
 def read_ensemble(directory: str | os.PathLike, activation: str = "tanh"):
