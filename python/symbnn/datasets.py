@@ -194,8 +194,12 @@ def read_table(path: str | Path, delimiter: str | None = None) -> np.ndarray:
     path = Path(path)
     try:
         text = path.read_text()
-    except (OSError, UnicodeDecodeError) as e:
-        raise DataError(f"{path}: cannot read ({e})") from e
+    except FileNotFoundError:
+        raise DataError(f"{path}: no such file") from None
+    except OSError as e:
+        raise DataError(f"{path}: cannot read ({e.strerror or e})") from None
+    except UnicodeDecodeError as e:
+        raise DataError(f"{path}: not a text table ({e})") from None
     rows: list[list[float]] = []
     width = None
     for lineno, line in enumerate(text.splitlines(), start=1):
@@ -250,7 +254,13 @@ def load_table(
     if splits is not None:
         key = split_name or path.stem
         try:
-            entry = json.loads(Path(splits).read_text())[key]
+            text = Path(splits).read_text()
+        except FileNotFoundError:
+            raise DataError(f"{splits}: no such file") from None
+        except OSError as e:
+            raise DataError(f"{splits}: cannot read ({e.strerror or e})") from None
+        try:
+            entry = json.loads(text)[key]
             kwargs["train_index"], kwargs["test_index"] = entry["train"], entry["test"]
         except (OSError, ValueError, KeyError, TypeError, RecursionError) as e:
             raise DataError(f"{splits}: no usable split named {key!r} ({str(e)[:200]})") from None
