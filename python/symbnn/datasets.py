@@ -259,6 +259,8 @@ def load_table(
             raise DataError(f"{splits}: no such file") from None
         except OSError as e:
             raise DataError(f"{splits}: cannot read ({e.strerror or e})") from None
+        except UnicodeDecodeError as e:
+            raise DataError(f"{splits}: not a JSON text ({e})") from None
         try:
             entry = json.loads(text)[key]
             kwargs["train_index"], kwargs["test_index"] = entry["train"], entry["test"]

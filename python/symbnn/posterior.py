@@ -167,10 +167,12 @@ def posterior_from_arrays(arrays: dict[str, np.ndarray], where: str) -> Posterio
     if "metadata" not in arrays or "samples" not in arrays:
         raise DataError(f"{where}: not a symbnn posterior (missing 'metadata' or 'samples')")
     meta = _metadata(arrays.pop("metadata"), where)
+    if not isinstance(meta.get("spec"), dict):
+        raise DataError(f"{where}: bad spec in metadata (not a JSON object)")
     try:
         spec = MLP.from_dict(meta["spec"])
-    except (KeyError, TypeError, ValueError) as e:  # SymbnnError is a ValueError
-        raise DataError(f"{where}: bad spec in metadata ({e})") from None
+    except (KeyError, TypeError, ValueError, IndexError) as e:  # SymbnnError is a ValueError
+        raise DataError(f"{where}: bad spec in metadata ({type(e).__name__}: {e})") from None
     samples = arrays.pop("samples")
     noise_std = arrays.pop("noise_std", None)
     if samples.ndim != 3 or samples.shape[-1] != spec.num_params:
