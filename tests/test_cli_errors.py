@@ -120,6 +120,10 @@ def test_a_full_disk_leaves_no_partial_output(tmp_path, inputs, capsys, monkeypa
     for command, argv in _writing_commands(inputs, out):
         err = _fails(capsys, command, *argv)
         assert "No space left on device" in err, err
+    # A new folder: nothing of it is left, not even empty folders.
+    fresh = tmp_path / "fresh" / "run"
+    run = ["--data", inputs / "toy.data", *FAST, "--quiet", "--no-plots", "-o", fresh]
+    _fails(capsys, "run", *run)
     assert _snapshot(tmp_path) == before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["in", "out"]  # no temporaries
 

@@ -246,3 +246,16 @@ def test_canonicalize_takes_symbnn_posteriors(tmp_path, capsys):
         assert main(["canonicalize", str(src), "-o", str(tmp_path / "x.npz"), *bad]) == 2
         assert "contradicts the symbnn posterior" in capsys.readouterr().err
     assert not (tmp_path / "x.npz").exists()
+
+
+def test_a_number_beyond_float64_is_named(tmp_path):
+    from symbnn import DataError
+    from symbnn.datasets import read_table
+
+    path = tmp_path / "t.data"
+    path.write_text("1 2\n3 -1e400\n")
+    with pytest.raises(DataError, match="line 2, column 1: -1e400 overflows float64"):
+        read_table(path)
+    path.write_text("1 2\n3 inf\n")
+    with pytest.raises(DataError, match="line 2: non-finite value"):
+        read_table(path)

@@ -218,8 +218,15 @@ def read_table(path: str | Path, delimiter: str | None = None) -> np.ndarray:
             raise DataError(
                 f"{path}, line {lineno}: {len(row)} columns where earlier lines have {width}"
             )
-        if not all(math.isfinite(v) for v in row):
-            raise DataError(f"{path}, line {lineno}: non-finite value (NaN or inf)")
+        for col, (cell, v) in enumerate(zip(cells, row, strict=True)):
+            if math.isfinite(v):
+                continue
+            if "n" in cell.lower():  # nan, inf, infinity: written so in the file
+                raise DataError(f"{path}, line {lineno}: non-finite value (NaN or inf)")
+            raise DataError(
+                f"{path}, line {lineno}, column {col}: {cell} overflows float64 "
+                "(the largest magnitude is about 1.8e308)"
+            )
         rows.append(row)
     if not rows:
         raise DataError(f"{path}: empty file (no numeric rows)")
