@@ -169,7 +169,8 @@ def main(args) -> int:
     # Every file goes into a temporary folder that replaces OUTDIR at the end: a failure leaves
     # no half-written run, and never new files beside an earlier run's.
     try:
-        with atomic_folder(args.outdir) as tmp:
+        # The folder a link points to, not the link, is what the user means to replace.
+        with atomic_folder(os.path.realpath(args.outdir)) as tmp:
             posterior.save(tmp / "posterior.npz")
             plots = _plots(args, tmp, posterior, data, convergence, canonical, num_chains, modes)
             report["files"] = ["posterior.npz", *[p.name for p in plots]]
