@@ -133,23 +133,17 @@ def split(
 def _row_numbers(index, what: str, name: str, n: int) -> np.ndarray:
     """`index` as int64 row numbers, refusing what a cast would silently change: fractions,
     booleans, numbers beyond int64, strings, nesting."""
-    values = list(index) if isinstance(index, list | tuple) else None
-    arr = np.asarray(index) if values is None else None
-    ok = (
-        all(isinstance(v, int | np.integer) and not isinstance(v, bool) for v in values)
-        if values is not None
-        else arr.dtype.kind in "iu"
-    )
-    if not ok:
-        raise DataError(f"{name}: {what} must be a list of integer row numbers")
-    if values is not None and any(not 0 <= v < n for v in values):
-        raise DataError(f"{name}: {what} holds rows outside 0..{n - 1}")
-    idx = np.asarray(values if values is not None else arr, dtype=np.int64)
-    if idx.ndim != 1 or len(idx) == 0:
+    try:
+        values = list(index)
+    except TypeError:
+        values = []
+    if not values:
         raise DataError(f"{name}: {what} must be a non-empty list of row numbers")
-    if idx.min() < 0 or idx.max() >= n:
+    if not all(isinstance(v, int | np.integer) and not isinstance(v, bool) for v in values):
+        raise DataError(f"{name}: {what} must be a list of integer row numbers")
+    if not all(0 <= v < n for v in values):
         raise DataError(f"{name}: {what} holds rows outside 0..{n - 1}")
-    return idx
+    return np.asarray(values, dtype=np.int64)
 
 
 def _standardize(data: np.ndarray, rows) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

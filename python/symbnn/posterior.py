@@ -171,8 +171,10 @@ def posterior_from_arrays(arrays: dict[str, np.ndarray], where: str) -> Posterio
         raise DataError(f"{where}: bad spec in metadata (not a JSON object)")
     try:
         spec = MLP.from_dict(meta["spec"])
-    except (KeyError, TypeError, ValueError, IndexError) as e:  # SymbnnError is a ValueError
-        raise DataError(f"{where}: bad spec in metadata ({type(e).__name__}: {e})") from None
+    except KeyError as e:
+        raise DataError(f"{where}: bad spec in metadata (no {e})") from None
+    except (TypeError, ValueError, IndexError) as e:  # SymbnnError is a ValueError
+        raise DataError(f"{where}: bad spec in metadata ({e})") from None
     samples = arrays.pop("samples")
     noise_std = arrays.pop("noise_std", None)
     if samples.ndim != 3 or samples.shape[-1] != spec.num_params:
