@@ -10,11 +10,12 @@ Three layouts are understood:
   row-major then `b`), optionally followed by `log σ`; the layer sizes come from the caller, an
   integer array `sizes` in an `.npz`, or `sizes` in a safetensors file's metadata.
 
-Layers are ordered by their names (natural order: `Dense_2` before `Dense_10`); if that order does
-not chain (`out` of one layer = `in` of the next), the unique order in which the shapes chain is
-used. Weights named `w`/`W` get their orientation from the bias lengths. Anything else in the file
-(convolutions, normalisation layers and their statistics, optimizer state) is refused with its key
-named, as is every ambiguity; nothing is guessed.
+Layers are ordered by their names (natural order: `Dense_2` before `Dense_10`); numbered layers
+must chain in that order (`out` of one layer = `in` of the next); for names without numbers that
+do not chain in name order (`input`, `hidden`, `output`), the unique order in which the shapes
+chain is used. Weights named `w`/`W` get their orientation from the bias lengths. Anything else
+in the file (convolutions, normalisation layers and their statistics, optimizer state) is refused
+with its key named, as is every ambiguity; nothing is guessed.
 
 Files are never unpickled (`np.load(..., allow_pickle=False)`), and a file is written to a
 temporary name in the target folder and renamed into place, so no partial file is ever left.
@@ -22,6 +23,7 @@ temporary name in the target folder and renamed into place, so no partial file i
 
 from __future__ import annotations
 
+import errno
 import os
 import re
 from collections.abc import Mapping, Sequence
@@ -31,7 +33,7 @@ from pathlib import Path
 import numpy as np
 
 from ._atomic import atomic_path
-from .errors import CheckpointError
+from .errors import CheckpointError, NonFiniteError, SymbnnError
 
 FORMATS = {".safetensors": "safetensors", ".npz": "npz"}
 LAYOUTS = ("auto", "flax", "torch", "flat")
@@ -79,8 +81,7 @@ def read_checkpoint(path: str | os.PathLike) -> Checkpoint:
                 arrays = {k: f.get_tensor(k) for k in f.keys()}
         else:
             metadata = None
-            with np.load(name, allow_pickle=False) as z:
-                arrays = {k: z[k] for k in z.files}
+            arrays = read_npz(name, CheckpointError, "cannot read as npz")
     except FileNotFoundError:
         raise CheckpointError(f"{name}: no such file") from None
     except CheckpointError:
@@ -92,23 +93,61 @@ def read_checkpoint(path: str | os.PathLike) -> Checkpoint:
     return Checkpoint(arrays=arrays, metadata=dict(metadata) if metadata else None, format=fmt)
 
 
+def read_npz(path: str | os.PathLike, error: type[Exception], what: str) -> dict[str, np.ndarray]:
+    """Every array of an `.npz` archive, never unpickling; an empty, truncated or damaged file,
+    or an entry that is not an array, is an `error` naming the file, then `what` went wrong."""
+    name = os.fspath(path)
+    try:
+        with open(name, "rb") as fh:
+            magic = fh.read(2)
+    except FileNotFoundError:
+        raise error(f"{name}: no such file") from None
+    except OSError as e:
+        raise error(f"{name}: cannot read ({e.strerror or e})") from None
+    if magic != b"PK":  # every zip archive starts so; np.load would try other formats
+        why = "an empty file" if not magic else "not a zip archive"
+        raise error(f"{name}: {what} ({why})")
+    try:
+        with np.load(name, allow_pickle=False) as z:
+            arrays = {k: z[k] for k in z.files}
+    except Exception as e:  # numpy and zipfile raise many types (and MemoryError) for damage
+        raise error(f"{name}: {what} (damaged: {type(e).__name__}: {e})") from None
+    for key, value in arrays.items():
+        if not isinstance(value, np.ndarray):  # a zip member without the .npy suffix
+            raise error(f"{name}: {what} (entry {key!r} is not an array)")
+    return arrays
+
+
 def write_checkpoint(path: str | os.PathLike, ckpt: Checkpoint) -> None:
     """Writes atomically: a temporary file in the same folder, then `os.replace`."""
+    with atomic_path(path) as tmp:
+        write_checkpoint_to(tmp, ckpt, path)
+
+
+def write_checkpoint_to(tmp: str | os.PathLike, ckpt: Checkpoint, path: str | os.PathLike) -> None:
+    """Writes `ckpt` into `tmp`, a temporary file that will become `path` (whose name decides
+    the format). A failed write (a full disk) is an `OSError`, whichever library wrote."""
     path = Path(path)
     if format_of(path) != ckpt.format:
         raise CheckpointError(
             f"{path}: a {ckpt.format} checkpoint must be written to a "
             f".{ckpt.format} file (the output keeps the input's format)"
         )
-    with atomic_path(path) as tmp:
-        if ckpt.format == "safetensors":
-            from safetensors.numpy import save_file
+    if ckpt.format == "safetensors":
+        from safetensors import SafetensorError
+        from safetensors.numpy import save_file
 
-            arrays = {k: np.ascontiguousarray(v) for k, v in ckpt.arrays.items()}
+        arrays = {k: np.ascontiguousarray(v) for k, v in ckpt.arrays.items()}
+        try:
             save_file(arrays, str(tmp), metadata=ckpt.metadata)
-        else:
-            with open(tmp, "wb") as f:
-                np.savez(f, **ckpt.arrays)
+        except SafetensorError as e:  # how safetensors reports an I/O error
+            code = re.search(r"os error (\d+)", str(e))
+            if code is None:
+                raise OSError(errno.EIO, f"cannot write: {e}") from None
+            raise OSError(int(code[1]), os.strerror(int(code[1]))) from None
+    else:
+        with open(tmp, "wb") as f:
+            np.savez(f, **ckpt.arrays)
 
 
 def read_network(path: str | os.PathLike, activation: str = "tanh"):
@@ -119,11 +158,14 @@ def read_network(path: str | os.PathLike, activation: str = "tanh"):
     ckpt = read_checkpoint(path)
     try:
         layout = detect_layout(ckpt.arrays)
-    except CheckpointError as e:
-        raise CheckpointError(f"{os.fspath(path)}: {e}") from None
-    s = layout.sizes
-    spec = MLP(s[0], tuple(s[1:-1]), s[-1], activation=activation)
-    return layout.to_flat(ckpt.arrays, np.float64)[: spec.num_params], spec
+        s = layout.sizes
+        spec = MLP(s[0], tuple(s[1:-1]), s[-1], activation=activation)
+    except SymbnnError as e:
+        raise type(e)(f"{os.fspath(path)}: {e}") from None
+    theta = layout.to_flat(ckpt.arrays, np.float64)[: spec.num_params]
+    if not np.isfinite(theta).all():  # here, where the file can still be named
+        raise NonFiniteError(f"{os.fspath(path)}: non-finite value (NaN or inf) in the weights")
+    return theta, spec
 
 
 def read_ensemble(directory: str | os.PathLike, activation: str = "tanh"):
@@ -403,10 +445,20 @@ def _orientation(arrays, groups, names, shapes, layout: str) -> bool:
 
 
 def _layer_order(io: dict[str, tuple[int, int]], arrays) -> list[str]:
-    """Layers by name if that order chains, else the one order in which the shapes chain."""
+    """Layers by name if that order chains, else the one order in which the shapes chain.
+    Numbered names (`Dense_0`, `fc1`, `0`) fix the order: there a break is refused, since
+    reordering would build a different network than the one that was trained."""
     by_name = sorted(io, key=_natural_key)
-    if all(io[a][1] == io[b][0] for a, b in zip(by_name, by_name[1:], strict=False)):
+    pairs = list(zip(by_name, by_name[1:], strict=False))
+    broken = [(a, b) for a, b in pairs if io[a][1] != io[b][0]]
+    if not broken:
         return by_name
+    if all(re.search(r"\d", p) for p in by_name):
+        a, b = broken[0]
+        raise CheckpointError(
+            f"the layer shapes do not chain: layer {a!r} has {io[a][1]} outputs but the next "
+            f"layer by name, {b!r}, has {io[b][0]} inputs; keys found: {_listing(arrays)}"
+        )
     found: list[list[str]] = []
     budget = [100_000]  # search steps; equal shapes could make the search exponential
 

@@ -103,26 +103,18 @@ def split(
         n_test = max(1, round(n * test_fraction))
         test_idx, train_idx = np.sort(perm[:n_test]), np.sort(perm[n_test:])
     else:
-        train_idx = np.asarray(train_index, dtype=np.int64)
-        test_idx = np.asarray(test_index, dtype=np.int64)
-        for what, idx in (("train_index", train_idx), ("test_index", test_idx)):
-            if idx.ndim != 1 or len(idx) == 0:
-                raise DataError(f"{name}: {what} must be a non-empty list of row numbers")
-            if idx.min() < 0 or idx.max() >= n:
-                raise DataError(f"{name}: {what} holds rows outside 0..{n - 1}")
+        train_idx = _row_numbers(train_index, "train_index", name, n)
+        test_idx = _row_numbers(test_index, "test_index", name, n)
         if np.intersect1d(train_idx, test_idx).size:
             raise DataError(f"{name}: train_index and test_index overlap")
 
-    if standardize == "all":
-        mean, std = data.mean(0), data.std(0)
-    elif standardize == "train":
-        mean, std = data[train_idx].mean(0), data[train_idx].std(0)
-    elif standardize == "none":
-        mean, std = np.zeros(cols), np.ones(cols)
-    else:
+    if standardize not in ("all", "train", "none"):
         raise DataError(f"standardize must be 'all', 'train' or 'none', got {standardize!r}")
-    std = np.where(std > 0, std, 1.0)  # a constant column stays as it is
-    z = (data - mean) / std
+    if standardize == "none":
+        mean, std, z = np.zeros(cols), np.ones(cols), data
+    else:
+        rows = train_idx if standardize == "train" else slice(None)
+        mean, std, z = _standardize(data, rows)
     return Dataset(
         x_train=z[np.ix_(train_idx, fcols)],
         y_train=z[np.ix_(train_idx, tcols)],
@@ -136,6 +128,38 @@ def split(
         train_index=train_idx,
         test_index=test_idx,
     )
+
+
+def _row_numbers(index, what: str, name: str, n: int) -> np.ndarray:
+    """`index` as int64 row numbers, refusing what a cast would silently change: fractions,
+    booleans, numbers beyond int64, strings, nesting."""
+    try:
+        values = list(index)
+    except TypeError:
+        values = []
+    if not values:
+        raise DataError(f"{name}: {what} must be a non-empty list of row numbers")
+    if not all(isinstance(v, int | np.integer) and not isinstance(v, bool) for v in values):
+        raise DataError(f"{name}: {what} must be a list of integer row numbers")
+    if not all(0 <= v < n for v in values):
+        raise DataError(f"{name}: {what} holds rows outside 0..{n - 1}")
+    return np.asarray(values, dtype=np.int64)
+
+
+def _standardize(data: np.ndarray, rows) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(mean, std, standardized table) with the statistics of `rows`. Each column is first
+    divided by a power of two near its largest magnitude: exact, so ordinary data give the same
+    bits, while sums of values near 1e307 no longer overflow to inf (which zeroed such a target
+    and made such a feature non-finite)."""
+    _, exponent = np.frexp(np.abs(data).max(axis=0))
+    scale = np.ldexp(1.0, exponent)
+    u = data / scale
+    mean, std = u[rows].mean(0), u[rows].std(0)
+    constant = ~(std > 0)
+    z = (u - mean) / np.where(constant, 1.0, std)
+    # A constant column stays centred but unscaled: its std is reported as 1.
+    z[:, constant] *= scale[constant]
+    return mean * scale, np.where(constant, 1.0, std * scale), z
 
 
 def sinusoidal(n: int = 150, seed: int = 0, noise: float = 0.3, **kwargs) -> Dataset:
@@ -164,8 +188,12 @@ def read_table(path: str | Path, delimiter: str | None = None) -> np.ndarray:
     path = Path(path)
     try:
         text = path.read_text()
-    except (OSError, UnicodeDecodeError) as e:
-        raise DataError(f"{path}: cannot read ({e})") from e
+    except FileNotFoundError:
+        raise DataError(f"{path}: no such file") from None
+    except OSError as e:
+        raise DataError(f"{path}: cannot read ({e.strerror or e})") from None
+    except UnicodeDecodeError as e:
+        raise DataError(f"{path}: not a text table ({e})") from None
     rows: list[list[float]] = []
     width = None
     for lineno, line in enumerate(text.splitlines(), start=1):
@@ -184,8 +212,15 @@ def read_table(path: str | Path, delimiter: str | None = None) -> np.ndarray:
             raise DataError(
                 f"{path}, line {lineno}: {len(row)} columns where earlier lines have {width}"
             )
-        if not all(math.isfinite(v) for v in row):
-            raise DataError(f"{path}, line {lineno}: non-finite value (NaN or inf)")
+        for col, (cell, v) in enumerate(zip(cells, row, strict=True)):
+            if math.isfinite(v):
+                continue
+            if "n" in cell.lower():  # nan, inf, infinity: written so in the file
+                raise DataError(f"{path}, line {lineno}: non-finite value (NaN or inf)")
+            raise DataError(
+                f"{path}, line {lineno}, column {col}: {cell} overflows float64 "
+                "(the largest magnitude is about 1.8e308)"
+            )
         rows.append(row)
     if not rows:
         raise DataError(f"{path}: empty file (no numeric rows)")
@@ -220,10 +255,20 @@ def load_table(
     if splits is not None:
         key = split_name or path.stem
         try:
-            entry = json.loads(Path(splits).read_text())[key]
+            text = Path(splits).read_text()
+        except FileNotFoundError:
+            raise DataError(f"{splits}: no such file") from None
+        except OSError as e:
+            raise DataError(f"{splits}: cannot read ({e.strerror or e})") from None
+        except UnicodeDecodeError as e:
+            raise DataError(f"{splits}: not a JSON text ({e})") from None
+        try:
+            entry = json.loads(text)[key]
             kwargs["train_index"], kwargs["test_index"] = entry["train"], entry["test"]
-        except (OSError, ValueError, KeyError, TypeError) as e:
-            raise DataError(f"{splits}: no usable split named {key!r} ({e})") from e
+        except (OSError, ValueError, KeyError, TypeError, RecursionError) as e:
+            raise DataError(f"{splits}: no usable split named {key!r} ({str(e)[:200]})") from None
+        if not all(isinstance(kwargs[k], list) for k in ("train_index", "test_index")):
+            raise DataError(f"{splits}: split {key!r}: 'train' and 'test' must be lists of rows")
     kwargs.setdefault("name", path.stem)
     return split(data, target=target, **kwargs)
 

@@ -12,6 +12,7 @@ Every function on `theta` or `position` batches over any leading axes: `theta` o
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from types import MappingProxyType
@@ -60,6 +61,40 @@ _HALF_LOG_2PI = 0.5 * math.log(2.0 * math.pi)
 _LOG_HALFNORMAL_CONST = 0.5 * math.log(2.0 / math.pi)
 
 
+def _memory_bytes() -> int:
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):  # not POSIX: assume a large machine
+        return 2**40
+
+
+def _checked_sizes(in_features, hidden, out_features) -> tuple[int, ...]:
+    """The layer sizes as Python ints. Checked here rather than left to the core, whose
+    conversion to machine integers fails with an OverflowError and would truncate 3.5 to 3."""
+    if isinstance(hidden, int | np.integer):
+        hidden = (hidden,)
+    try:
+        hidden = tuple(hidden)
+    except TypeError:
+        raise SymbnnError(f"hidden must be a sequence of widths, got {hidden!r}") from None
+    named = [("in_features", in_features)]
+    named += [(f"hidden[{i}]", h) for i, h in enumerate(hidden)]
+    named += [("out_features", out_features)]
+    for name, size in named:
+        if isinstance(size, bool) or not isinstance(size, int | np.integer) or size < 1:
+            raise SymbnnError(f"{name} must be a positive integer, got {size!r}")
+    sizes = tuple(int(s) for _, s in named)
+    d = sum(a * b + b for a, b in zip(sizes[:-1], sizes[1:], strict=False))
+    # One float64 parameter vector must fit in memory; a sampler holds many more.
+    if 8 * d > _memory_bytes():
+        raise SymbnnError(
+            f"layer sizes {list(sizes)} give {d:.3g} parameters: one float64 parameter vector "
+            f"would take {8 * d / 1e9:.3g} GB, more than this machine's "
+            f"{_memory_bytes() / 1e9:.3g} GB of memory"
+        )
+    return sizes
+
+
 class MLP:
     """A Bayesian MLP with an isotropic Gaussian prior `N(0, prior_scale²)` on every parameter.
 
@@ -76,19 +111,21 @@ class MLP:
         likelihood: str = "gaussian",
         prior_scale: float = 1.0,
     ) -> None:
-        if activation not in ACTIVATIONS:
+        if not isinstance(activation, str) or activation not in ACTIVATIONS:
             raise SymbnnError(
                 f"unknown activation {activation!r}; expected one of {', '.join(ACTIVATIONS)}"
             )
-        if likelihood not in LIKELIHOODS:
+        if not isinstance(likelihood, str) or likelihood not in LIKELIHOODS:
             raise SymbnnError(
                 f"unknown likelihood {likelihood!r}; expected one of {', '.join(LIKELIHOODS)}"
             )
-        if not (math.isfinite(prior_scale) and prior_scale > 0):
-            raise SymbnnError(f"prior_scale must be positive and finite, got {prior_scale}")
-        if isinstance(hidden, int):
-            hidden = (hidden,)
-        self.sizes: tuple[int, ...] = tuple(int(s) for s in (in_features, *hidden, out_features))
+        if (
+            isinstance(prior_scale, bool)
+            or not isinstance(prior_scale, int | float | np.integer | np.floating)
+            or not (math.isfinite(prior_scale) and prior_scale > 0)
+        ):
+            raise SymbnnError(f"prior_scale must be positive and finite, got {prior_scale!r}")
+        self.sizes: tuple[int, ...] = _checked_sizes(in_features, hidden, out_features)
         # The core validates the sizes (positive, at least two) and gives d.
         self.num_params: int = _core.num_params(list(self.sizes), activation)
         self.activation = activation

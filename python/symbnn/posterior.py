@@ -8,16 +8,16 @@ settings, timings and rounds.
 
 from __future__ import annotations
 
+import copy
 import json
 import os
-import zipfile
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
 
 from ._atomic import atomic_path
-from .errors import DataError
+from .errors import DataError, ShapeError, SymbnnError
 from .model import MLP
 
 FORMAT = "symbnn.posterior"
@@ -74,6 +74,35 @@ class Posterior:
         return (
             f"Posterior({self.spec!r}, chains={self.num_chains}, draws={self.num_draws}, "
             f"kernel={self.settings.get('kernel')!r}, non_finite_chains={bad})"
+        )
+
+    def select(self, chains) -> Posterior:
+        """A new `Posterior` of some chains: `chains` is a boolean mask over the chains or an
+        array of chain indices. Samples, noise_std and every per-chain diagnostic are sliced;
+        the rest is copied."""
+        idx = np.asarray(chains)
+        n = self.num_chains
+        if idx.dtype == bool:
+            if idx.shape != (n,):
+                raise ShapeError(f"a chain mask must have shape ({n},), got {idx.shape}")
+        elif idx.dtype.kind in "iu" and idx.ndim == 1:
+            if len(idx) and (idx.min() < -n or idx.max() >= n):
+                raise ShapeError(
+                    f"chain indices must lie in [{-n}, {n}), got {idx.min()}..{idx.max()}"
+                )
+        else:
+            raise SymbnnError(
+                f"select takes a boolean mask or a 1-D array of chain indices, got "
+                f"{idx.dtype} of shape {idx.shape}"
+            )
+        return replace(
+            self,
+            samples=self.samples[idx],
+            noise_std=None if self.noise_std is None else self.noise_std[idx],
+            diagnostics={k: np.asarray(v)[idx] for k, v in self.diagnostics.items()},
+            timings=dict(self.timings),
+            settings=copy.deepcopy(self.settings),
+            rounds=copy.deepcopy(self.rounds),
         )
 
     # --- files ------------------------------------------------------------------------------
@@ -134,55 +163,95 @@ class Posterior:
 def load_posterior(path: str | os.PathLike) -> Posterior:
     """Read a file written by `Posterior.save` (never unpickles). Raises `DataError` naming the
     file and the problem."""
-    path = Path(path)
-    try:
-        with np.load(path, allow_pickle=False) as z:
-            arrays = {k: z[k] for k in z.files}
-    except FileNotFoundError:
-        raise DataError(f"{path}: no such file") from None
-    except (OSError, ValueError, zipfile.BadZipFile, EOFError) as e:
-        raise DataError(f"{path}: not a readable posterior archive ({e})") from e
+    from .checkpoint import read_npz
+
+    return posterior_from_arrays(
+        read_npz(path, DataError, "not a readable posterior archive"), os.fspath(path)
+    )
+
+
+def posterior_from_arrays(arrays: dict[str, np.ndarray], where: str) -> Posterior:
+    """The `Posterior` held by the arrays of a posterior archive, every part checked; a
+    `DataError` starting with `where` (the file) otherwise."""
+    arrays = dict(arrays)
     if "metadata" not in arrays or "samples" not in arrays:
-        raise DataError(f"{path}: not a symbnn posterior (missing 'metadata' or 'samples')")
-    try:
-        meta = json.loads(str(arrays.pop("metadata")))
-    except ValueError as e:
-        raise DataError(f"{path}: metadata is not valid JSON ({e})") from e
-    if not isinstance(meta, dict) or meta.get("format") != FORMAT:
-        raise DataError(f"{path}: not a symbnn posterior (format {meta.get('format')!r})")
-    if meta.get("version") != VERSION:
-        raise DataError(f"{path}: posterior format version {meta.get('version')} is not {VERSION}")
+        raise DataError(f"{where}: not a symbnn posterior (missing 'metadata' or 'samples')")
+    meta = _metadata(arrays.pop("metadata"), where)
+    if not isinstance(meta.get("spec"), dict):
+        raise DataError(f"{where}: bad spec in metadata (not a JSON object)")
     try:
         spec = MLP.from_dict(meta["spec"])
-    except (KeyError, TypeError, ValueError) as e:
-        raise DataError(f"{path}: bad spec in metadata ({e})") from e
+    except KeyError as e:
+        raise DataError(f"{where}: bad spec in metadata (no {e})") from None
+    except (TypeError, ValueError, IndexError) as e:  # SymbnnError is a ValueError
+        raise DataError(f"{where}: bad spec in metadata ({e})") from None
     samples = arrays.pop("samples")
     noise_std = arrays.pop("noise_std", None)
     if samples.ndim != 3 or samples.shape[-1] != spec.num_params:
         raise DataError(
-            f"{path}: samples have shape {samples.shape}, expected (chains, draws, "
+            f"{where}: samples have shape {samples.shape}, expected (chains, draws, "
             f"{spec.num_params}) for {spec!r}"
         )
+    if 0 in samples.shape[:2]:
+        raise DataError(f"{where}: samples of shape {samples.shape} hold no draws")
     if noise_std is not None and noise_std.shape != samples.shape[:2]:
         raise DataError(
-            f"{path}: noise_std has shape {noise_std.shape}, expected {samples.shape[:2]}"
+            f"{where}: noise_std has shape {noise_std.shape}, expected {samples.shape[:2]}"
         )
+    for key, value in (("samples", samples), ("noise_std", noise_std)):
+        if value is not None and value.dtype.kind != "f":
+            raise DataError(f"{where}: {key} hold {value.dtype} values, expected floats")
     diagnostics = {}
     for key, value in arrays.items():
         if not key.startswith(_DIAG):
-            raise DataError(f"{path}: unexpected entry {key!r}")
+            raise DataError(f"{where}: unexpected entry {key!r}")
         if value.shape[:1] != samples.shape[:1]:
-            raise DataError(f"{path}: diagnostic {key!r} does not have one row per chain")
+            raise DataError(f"{where}: diagnostic {key!r} does not have one row per chain")
         diagnostics[key[len(_DIAG) :]] = value
+    if "finite" in diagnostics and diagnostics["finite"].dtype != bool:
+        raise DataError(f"{where}: diagnostic 'diagnostics.finite' is not boolean")
     return Posterior(
         spec=spec,
         samples=samples,
         noise_std=noise_std,
         diagnostics=diagnostics,
-        timings=dict(meta.get("timings", {})),
-        settings=dict(meta.get("settings", {})),
-        rounds=list(meta.get("rounds", [])),
+        timings=meta["timings"],
+        settings=meta["settings"],
+        rounds=meta["rounds"],
     )
+
+
+def _metadata(value: np.ndarray, where: str) -> dict:
+    """The metadata JSON object, with `timings` (seconds by name), `settings` and `rounds`
+    checked and defaulted."""
+    if value.shape != () or value.dtype.kind != "U":
+        raise DataError(f"{where}: metadata is not a JSON string ({value.dtype}, {value.shape})")
+    try:
+        meta = json.loads(str(value))
+    except (ValueError, RecursionError) as e:
+        raise DataError(f"{where}: metadata is not valid JSON ({e})") from None
+    if not isinstance(meta, dict):
+        raise DataError(f"{where}: metadata is a JSON {type(meta).__name__}, not an object")
+    if meta.get("format") != FORMAT:
+        raise DataError(f"{where}: not a symbnn posterior (format {meta.get('format')!r})")
+    if meta.get("version") != VERSION or isinstance(meta.get("version"), bool):
+        raise DataError(
+            f"{where}: posterior format version {meta.get('version')!r} is not {VERSION}"
+        )
+    timings = meta.setdefault("timings", {})
+    if not isinstance(timings, dict) or not all(
+        isinstance(t, int | float) and not isinstance(t, bool) for t in timings.values()
+    ):
+        raise DataError(
+            f"{where}: metadata 'timings' must map names to seconds, got {timings!r:.80}"
+        )
+    for key, kind in (("settings", dict), ("rounds", list)):
+        meta.setdefault(key, kind())
+        if not isinstance(meta[key], kind):
+            raise DataError(
+                f"{where}: metadata {key!r} must be a JSON {'object' if kind is dict else 'list'}"
+            )
+    return meta
 
 
 def _json_default(o):

@@ -15,8 +15,8 @@ How a table is made (`reproduce`):
   warm-up steps: hours on two cores, as NUTS needs 140k-420k gradients per chain on these
   posteriors). `cpu` (the default) runs the two many-chain rows with the package's default
   sampler (optimised starts, then MCLMC, whose fixed-length steps need ~100× fewer gradients)
-  and the single chain with NUTS, so that the `f1` table takes minutes on two cores. `mixed` keeps NUTS for the bound's
-  chains too. `smoke` is for tests.
+  and the single chain with NUTS, so that the `f1` table takes minutes on two cores. `mixed`
+  keeps NUTS for the bound's chains too. `smoke` is for tests.
 - Results go to `OUT/results.json` after every row (a re-run with `resume=True` skips rows
   already there), posteriors to `OUT/posteriors/`, the table to `OUT/results.md`, and for `f1`
   on the sinusoid the functional-convergence and symmetry-removal figures.
@@ -32,7 +32,6 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from types import SimpleNamespace
 
 import jax
 import numpy as np
@@ -136,12 +135,7 @@ def _row_result(posterior, data, wall_s: float, **extra) -> dict:
     if finite is not None and not np.all(finite):
         # Non-finite chains are reported (`finite_chains`), not scored: one NaN draw would
         # make the whole mixture NaN.
-        ok = np.asarray(finite, bool)
-        scored = SimpleNamespace(
-            spec=posterior.spec,
-            samples=posterior.samples[ok],
-            noise_std=None if posterior.noise_std is None else posterior.noise_std[ok],
-        )
+        scored = posterior.select(np.asarray(finite, bool))
     m = evaluate(scored, data.x_test, data.y_test)
     out = {"lppd": m["lppd"], "lppd_se": m["lppd_se"], "rmse": m.get("rmse"), "wall_s": wall_s}
     if finite is not None:

@@ -482,7 +482,32 @@ def _kernel_options(kernel: str, runner: Callable, given: dict) -> dict:
             f"kernel {kernel!r} has no option {', '.join(map(repr, unknown))}; "
             f"its options are {', '.join(params) or 'none'}"
         )
-    return {**params, **given}
+    checked = {}
+    # Each option must have its default's type: a string or a list reaching JAX fails there
+    # with a traceback about tracing rather than about the option.
+    for name, value in given.items():
+        default = params[name]
+        if isinstance(default, bool):
+            ok, want = isinstance(value, bool | np.bool_), "true or false"
+        elif isinstance(default, int):
+            ok, want = (
+                isinstance(value, int | np.integer) and not isinstance(value, bool),
+                "an integer",
+            )
+        elif isinstance(default, float):
+            ok = isinstance(value, int | float | np.integer | np.floating) and not isinstance(
+                value, bool
+            )
+            ok, want = ok and math.isfinite(value), "a finite number"
+            value = float(value) if ok else value
+        elif isinstance(default, str):
+            ok, want = isinstance(value, str), "a string"
+        else:
+            ok, want = True, ""
+        if not ok:
+            raise SymbnnError(f"kernel {kernel!r} option {name!r} must be {want}, got {value!r}")
+        checked[name] = value
+    return {**params, **checked}
 
 
 def _check_init(init, init_options, num_chains: int, dim: int):

@@ -1,6 +1,10 @@
 """The `symbnn` command. Each subcommand lives in its own module of this package, which defines
 `HELP` (one line), `add_arguments(parser)` and `main(args) -> int`; heavy imports (JAX) happen
-inside `main` so that `symbnn --help` stays instant."""
+inside `main` so that `symbnn --help` stays instant.
+
+One rule for every command: a user error (`SymbnnError`) or an I/O failure (`OSError`: missing,
+unreadable or read-only files, a full disk) prints `symbnn CMD: error: ...` and exits 2; a
+traceback is only ever a bug."""
 
 from __future__ import annotations
 
@@ -67,6 +71,12 @@ def main(argv: list[str] | None = None) -> int:
             return int(args._main(args) or 0)
     except SymbnnError as e:
         print(f"symbnn {args.command}: error: {e}", file=sys.stderr)
+        return 2
+    except OSError as e:
+        # A missing, unreadable or unwritable file or a full disk is the user's to fix, not a
+        # bug: the message names the file, with no traceback.
+        where = f"{e.filename}: " if e.filename else ""
+        print(f"symbnn {args.command}: error: {where}{e.strerror or e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)

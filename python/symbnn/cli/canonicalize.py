@@ -8,7 +8,9 @@ anything is written, so a bad file means no output at all; each file is written 
 name and renamed, and an input is never overwritten unless --in-place is given.
 
 Layouts: flax (`kernel` (in, out), `bias`), torch (`weight` (out, in), `bias`), or flat (one
-array (..., d) in symbnn's layout; give --sizes unless the file stores them).
+array (..., d) in symbnn's layout; give --sizes unless the file stores them). A posterior written
+by `symbnn sample` or `symbnn run` carries its network: its samples are canonicalized and the
+rest of the file is copied.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import argparse
 import os
 import time
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -67,7 +70,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         help="largest accepted output difference for --check, relative to max(1, |output|) "
         "(default: the square root of the stored dtype's epsilon)",
     )
-    p.add_argument("--probes", type=int, default=256, help="probe inputs for --check")
+    p.add_argument("--probes", type=int, default=256, help="probe inputs for --check (default 256)")
     p.add_argument("--seed", type=int, default=0, help="seed of the probe inputs")
     p.add_argument("--in-place", action="store_true", help="overwrite the input files (atomically)")
 
@@ -211,6 +214,9 @@ class _Job:
 
 
 def _failing(job: _Job, error: SymbnnError) -> SymbnnError:
+    """The error with the file named once."""
+    if str(error).startswith(f"{job.src}: "):
+        return error
     return type(error)(f"{job.src}: {error}")
 
 
@@ -224,6 +230,29 @@ def _read(job: _Job) -> _Job:
     return job
 
 
+def _posterior_layout(job: _Job, args, sizes):
+    """(layout, activation) of a posterior written by `symbnn sample` or `run`: its network is
+    in the file, its `samples` in the flat layout; the other entries are copied unchanged."""
+    from ..checkpoint import MlpLayout
+    from ..posterior import posterior_from_arrays
+
+    spec = posterior_from_arrays(job.ckpt.arrays, str(job.src)).spec
+    stored = ",".join(map(str, spec.sizes))
+    given = {
+        "--layout": (args.layout, args.layout in ("auto", "flat"), "flat"),
+        "--sizes": (args.sizes, sizes is None or tuple(sizes) == spec.sizes, stored),
+        "--activation": (args.activation, args.activation in (None, spec.activation), None),
+    }
+    for option, (value, fits, in_file) in given.items():
+        if not fits:
+            raise CheckpointError(
+                f"{job.src}: {option} {value} contradicts the symbnn posterior in the file "
+                f"({in_file or getattr(spec, option[2:])})"
+            )
+    layout = MlpLayout(kind="flat", sizes=spec.sizes, layers=(), flat_key="samples")
+    return layout, spec.activation
+
+
 def _prepare(job: _Job, args, sizes, layouts: dict) -> None:
     """Layout (detected once per distinct set of keys, shapes and dtypes), activation, and the
     parameters as rows in the working dtype."""
@@ -231,11 +260,15 @@ def _prepare(job: _Job, args, sizes, layouts: dict) -> None:
     from ..errors import NonFiniteError
 
     arrays = job.ckpt.arrays
-    signature = tuple((k, v.shape, v.dtype.str) for k, v in arrays.items())
-    if signature not in layouts:
-        layouts[signature] = detect_layout(arrays, args.layout, sizes)
-    job.layout = layout = layouts[signature]
-    job.activation = args.activation or (job.ckpt.metadata or {}).get("activation", "tanh")
+    if job.ckpt.format == "npz" and {"metadata", "samples"} <= set(arrays):
+        job.layout, job.activation = _posterior_layout(job, args, sizes)
+    else:
+        signature = tuple((k, v.shape, v.dtype.str) for k, v in arrays.items())
+        if signature not in layouts:
+            layouts[signature] = detect_layout(arrays, args.layout, sizes)
+        job.layout = layouts[signature]
+        job.activation = args.activation or (job.ckpt.metadata or {}).get("activation", "tanh")
+    layout = job.layout
     used = (
         [layout.flat_key]
         if layout.flat_key is not None
@@ -297,13 +330,18 @@ def _canonicalize_group(jobs: list[_Job], args) -> None:
         job.diff = d
 
 
-def _write(job: _Job) -> None:
-    from ..checkpoint import Checkpoint, write_checkpoint
+def _write_all(jobs: list[_Job], pool) -> None:
+    """Every output into a temporary file first, renamed into place only once all are
+    written: a failed write (a full disk) leaves no output at all."""
+    from .._atomic import atomic_path
+    from ..checkpoint import Checkpoint, write_checkpoint_to
 
-    try:
-        write_checkpoint(job.dst, Checkpoint(job.new, job.ckpt.metadata, job.ckpt.format))
-    except OSError as e:
-        raise CheckpointError(f"{job.dst}: cannot write: {e}") from None
+    def write(job: _Job, tmp: Path) -> None:
+        write_checkpoint_to(tmp, Checkpoint(job.new, job.ckpt.metadata, job.ckpt.format), job.dst)
+
+    with ExitStack() as stack:
+        temps = [stack.enter_context(atomic_path(job.dst)) for job in jobs]
+        list(pool.map(write, jobs, temps))
 
 
 def main(args: argparse.Namespace) -> int:
@@ -329,14 +367,12 @@ def main(args: argparse.Namespace) -> int:
             try:
                 _prepare(job, args, sizes, layouts)
             except SymbnnError as e:
-                if str(e).startswith(str(job.src)):
-                    raise
                 raise _failing(job, e) from None
             key = (job.layout.sizes, job.activation, job.theta.dtype, job.theta.shape[1])
             groups.setdefault(key, []).append(job)
         for group in groups.values():
             _canonicalize_group(group, args)
-        list(pool.map(_write, jobs))
+        _write_all(jobs, pool)
     elapsed = time.perf_counter() - start
     if not many:
         job = jobs[0]

@@ -104,7 +104,7 @@ def main(args: argparse.Namespace) -> int:
     print(f"modes       {nu}  ({described})")
     if nu <= 10:
         print("weights     " + ", ".join(f"{w:.4g}" for w in weights))
-    print(f"confidence  {args.confidence:g}")
+    print(f"confidence  {args.confidence!r}")  # :g would round 0.999999999999 up to 1
     print(f"E[G]        {expected:.6g}")
     labels = {
         "markov": "Markov bound, the study's: ceil(E[G] / (1 - p))",

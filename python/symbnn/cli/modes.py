@@ -16,49 +16,37 @@ HELP = "number of functionally distinct modes and their weights"
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("path", help="posterior .npz, or a directory of checkpoints (an ensemble)")
-    p.add_argument("--space", choices=("function", "parameter"), default="function")
-    p.add_argument("--tol", type=float, default=None, help="RMS distance (default: from the data)")
-    p.add_argument("--min-size", type=int, default=2, help="smallest cluster that is a mode")
-    p.add_argument("--probes", type=int, default=128, help="probe inputs (function space)")
-    p.add_argument("--seed", type=int, default=0, help="seed for probes and removal")
-    p.add_argument("--confidence", type=float, default=0.99, help="for the chain count")
     p.add_argument(
-        "--activation", default="tanh", help="hidden activation of checkpoints (not stored)"
+        "--space",
+        choices=("function", "parameter"),
+        default="function",
+        help="compare networks by their outputs on probe inputs, or by their canonicalized "
+        "parameters (default: function)",
+    )
+    p.add_argument("--tol", type=float, default=None, help="RMS distance (default: from the data)")
+    p.add_argument(
+        "--min-size", type=int, default=2, help="smallest cluster that is a mode (default 2)"
+    )
+    p.add_argument(
+        "--probes", type=int, default=128, help="probe inputs (function space; default 128)"
+    )
+    p.add_argument("--seed", type=int, default=0, help="seed for probes and removal")
+    p.add_argument(
+        "--confidence", type=float, default=0.99, help="for the chain count (default 0.99)"
+    )
+    p.add_argument(
+        "--activation",
+        default="tanh",
+        help="hidden activation of checkpoints, which do not store it (default tanh)",
     )
     p.add_argument("--json", action="store_true", help="print one JSON object")
-
-
-def _read_posterior_npz(path: Path):
-    """(samples, spec) straight from a posterior .npz: `samples` (chains, draws, d) and `meta`
-    (a JSON string with the spec dict under "spec"). Used only where the sampler's
-    `symbnn.posterior` module is not installed."""
-    import numpy as np
-
-    from ..model import MLP
-
-    with np.load(path, allow_pickle=False) as f:
-        samples = np.asarray(f["samples"])
-        meta = json.loads(str(f["meta"][()])) if "meta" in f.files else {}
-    if "spec" not in meta:
-        raise CheckpointError(f"{path}: no 'meta' entry with the network's 'spec'")
-    return samples, MLP.from_dict(meta["spec"])
-
-
-def _load_posterior(path: Path):
-    try:
-        from ..posterior import load_posterior
-    except ImportError:
-        return _read_posterior_npz(path)
-    post = load_posterior(path)
-    return post.samples, post.spec
 
 
 def load(path: Path, activation: str):
     """(samples (..., d), spec, description) from a posterior .npz, one checkpoint file, or a
     directory of checkpoints."""
-    import numpy as np
-
-    from ..checkpoint import read_ensemble, read_network
+    from ..checkpoint import read_ensemble, read_network, read_npz
+    from ..posterior import posterior_from_arrays
 
     if path.is_dir():
         theta, spec = read_ensemble(path, activation)
@@ -66,15 +54,11 @@ def load(path: Path, activation: str):
     if not path.is_file():
         raise CheckpointError(f"{path}: no such file or directory")
     if path.suffix == ".npz":
-        try:
-            with np.load(path, allow_pickle=False) as f:
-                is_posterior = "samples" in f.files
-        except (OSError, ValueError) as e:
-            raise CheckpointError(f"{path}: cannot read: {e}") from e
-        if is_posterior:
-            samples, spec = _load_posterior(path)
-            shape = "×".join(map(str, samples.shape[:-1]))
-            return samples, spec, f"posterior of shape {shape}"
+        arrays = read_npz(path, CheckpointError, "cannot read as npz")
+        if "samples" in arrays:
+            post = posterior_from_arrays(arrays, str(path))
+            shape = "×".join(map(str, post.samples.shape[:-1]))
+            return post.samples, post.spec, f"posterior of shape {shape}"
     theta, spec = read_network(path, activation)
     return theta[None, :], spec, "a single checkpoint"
 
@@ -121,6 +105,6 @@ def main(args: argparse.Namespace) -> int:
     for k, (c, w) in enumerate(zip(modes.counts, modes.weights, strict=True)):
         print(f"  mode {k}: weight {w:.4f} ({c} samples)")
     print(f"unseen-mode mass (Good–Turing): {rec.unseen_mass:.4g}")
-    pct = f"{100 * rec.confidence:g}"
+    pct = f"{100 * rec.confidence:.12g}"  # :g would round 99.9999999999 up to 100
     print(f"chains to visit every mode with probability {pct}%: {rec.num_chains}")
     return 0

@@ -52,8 +52,14 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--ensemble-lr", type=float, help="RMSProp learning rate (study: 1e-4)")
     p.add_argument("--epochs", type=int, help="ensemble epochs (study: 500 for f1, 1000 for f2)")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("-o", "--outdir", type=Path, default=Path("symbnn-reproduce"))
+    p.add_argument("--seed", type=int, default=0, help="seed of every row (default 0)")
+    p.add_argument(
+        "-o",
+        "--outdir",
+        type=Path,
+        default=Path("symbnn-reproduce"),
+        help="output folder (default symbnn-reproduce)",
+    )
     p.add_argument("--resume", action="store_true", help="keep rows already in OUTDIR/results.json")
     p.add_argument("--no-plots", action="store_true", help="skip the f1 sinusoid figures")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
@@ -73,7 +79,13 @@ def _kernel_options(pairs: list[str]) -> dict | None:
 
 
 def main(args: argparse.Namespace) -> int:
+    from .._atomic import check_writable
+    from ..errors import SymbnnError
     from ..reproduce import BUDGETS, reproduce, with_overrides
+
+    if args.outdir.exists() and not args.outdir.is_dir():
+        raise SymbnnError(f"-o {args.outdir} is a file; name a folder for the results")
+    check_writable(args.outdir / "results.json")  # before hours of sampling, not after
 
     budget = with_overrides(
         BUDGETS[args.budget],

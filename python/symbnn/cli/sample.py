@@ -51,7 +51,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--warmup", type=int, default=1024, help="warm-up steps (default 1024)")
     p.add_argument("--samples", type=int, default=1, help="draws per chain (default 1)")
     p.add_argument("--thinning", type=int, default=1, help="keep every k-th step (default 1)")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=0, help="seed of the chains (default 0)")
     p.add_argument(
         "--init",
         default="ensemble",
@@ -67,7 +67,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         help="a kernel option, e.g. ensemble_size=64 (repeatable; VALUE is read as JSON)",
     )
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
-    p.add_argument("-o", "--output", type=Path, default=Path("posterior.npz"))
+    p.add_argument(
+        "-o",
+        "--output",
+        type=Path,
+        default=Path("posterior.npz"),
+        help="the posterior .npz to write (default posterior.npz)",
+    )
 
 
 def _options(pairs: list[str]) -> dict:
@@ -94,16 +100,19 @@ def parse_hidden(text: str) -> tuple[int, ...]:
 
 
 def main(args: argparse.Namespace) -> int:
-    from types import SimpleNamespace
-
     import numpy as np
 
+    from .._atomic import check_writable
+    from ..errors import SymbnnError
     from ..metrics import lppd
     from ..model import MLP
     from ..sampling import sample
 
     options = _options(args.option)
     data, source = load_data(args)
+    if args.output.is_dir():
+        raise SymbnnError(f"-o {args.output} is a folder; name the file, e.g. {args.output}/p.npz")
+    check_writable(args.output)  # before the sampling, not after it
     spec = MLP(
         data.in_features, parse_hidden(args.hidden), activation=args.activation,
         prior_scale=args.prior_scale,
@@ -133,9 +142,7 @@ def main(args: argparse.Namespace) -> int:
         f"non-finite chains: {int(np.sum(~d['finite']))}"
     )
     if len(data.x_test):
-        ok = d["finite"]
-        finite = SimpleNamespace(spec=spec, samples=post.samples[ok], noise_std=post.noise_std[ok])
-        lp = lppd(finite, data.x_test, data.y_test)
+        lp = lppd(post.select(d["finite"]), data.x_test, data.y_test)
         print(f"test LPPD (standardized units, finite chains): {lp.mean:.3f} ± {lp.se:.3f}")
     print(f"convergence: {post.convergence}")
     print(f"saved {path}")
