@@ -189,7 +189,17 @@ def test_kernel_options_are_type_checked(tmp_path, capsys, option, match):
 
     from symbnn.cli import main
 
-    argv = ["sample", "--dataset", "sinusoidal", "--chains", "2", "--warmup", "5"]
+    argv = [
+        "sample",
+        "--dataset",
+        "sinusoidal",
+        "--chains",
+        "2",
+        "--warmup",
+        "5",
+        "--kernel",
+        "nuts",
+    ]
     assert main([*argv, "--no-progress", "--option", option, "-o", str(tmp_path / "p.npz")]) == 2
     err = capsys.readouterr().err
     assert re.search(match, err) and "Traceback" not in err, err

@@ -145,8 +145,9 @@ def test_ensemble_init_starts_at_the_mode():
     x, y = linear_data()
     mean, _ = exact_posterior(x, y)  # the posterior is Gaussian: its mean is the mode
     post = symbnn.sample(
-        LINEAR, x, y, num_chains=4, num_samples=1, init="ensemble", noise_std=NOISE,
-        init_options={"num_steps": 400, "learning_rate": 0.05}, progress=False, **CHEAP,
+        LINEAR, x, y, num_chains=4, num_samples=1, noise_std=NOISE,
+        init_options={"num_steps": 400, "learning_rate": 0.05}, progress=False,
+        **{**CHEAP, "init": "ensemble"},
     )  # fmt: skip
     ld = LINEAR.logdensity_fn(x, y)
     at_mode = float(ld(np.append(mean, np.log(NOISE))))
@@ -161,7 +162,7 @@ def test_explicit_starts_and_a_non_finite_chain_is_flagged_not_dropped():
     starts[1, 0] = 1e200  # its log density overflows: the chain cannot move
     with pytest.warns(RuntimeWarning, match="1 of 3 chains ended non-finite"):
         post = symbnn.sample(
-            LINEAR, x, y, num_chains=3, num_samples=2, init=starts, progress=False, **CHEAP
+            LINEAR, x, y, num_chains=3, num_samples=2, progress=False, **{**CHEAP, "init": starts}
         )
     assert post.samples.shape == (3, 2, 3) and post.noise_std.shape == (3, 2)
     assert post.diagnostics["finite"].tolist() == [True, False, True]
