@@ -21,6 +21,7 @@ devices of all hosts; every process calls `sample` with the same arguments and g
 from __future__ import annotations
 
 import math
+import sys
 import time
 import warnings
 from collections.abc import Callable, Sequence
@@ -170,6 +171,10 @@ def sample(
         starts is not None,
         tuple(devices),
     )
+    # Printed and kept, so that a CUDA install that silently fell back to the CPU is visible.
+    device = _describe(devices)
+    if progress:
+        print(f"symbnn.sample: {num_chains} chains of {kernel} on {device}", file=sys.stderr)
     first_args = chunk_args(0)
     shapes = tuple((a.shape, a.dtype) for a in first_args)
     t0 = time.perf_counter()
@@ -230,6 +235,7 @@ def sample(
         "num_chunks": num_chunks,
         "num_devices": len(devices),
         "platform": devices[0].platform,
+        "device": device,
         "dtype": np.dtype(dtype).name,
         "jax_version": jax.__version__,
         "compile_cached": cached,
@@ -487,6 +493,12 @@ def _to_host(tree):
 
         tree = multihost_utils.process_allgather(tree, tiled=True)
     return jax.tree.map(np.asarray, tree)
+
+
+def _describe(devices: Sequence[jax.Device]) -> str:
+    """`"gpu: NVIDIA H100 80GB HBM3 × 1"`: where the chains run, for humans and metadata."""
+    kinds = sorted({f"{d.platform}: {d.device_kind}" for d in devices})
+    return f"{', '.join(kinds)} × {len(devices)}"
 
 
 def _progress(enabled: bool, total: int, kernel: str):

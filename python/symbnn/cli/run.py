@@ -131,6 +131,7 @@ def main(args) -> int:
         **metrics,
         "functionally distinct modes": len(modes.counts),
         "sampling seconds": posterior.timings.get("total_s"),
+        "device": posterior.settings.get("device"),
     }
     print(summary_table(summary, title=f"symbnn run: {spec!r} on {data.name}"))
     print(f"wrote {args.outdir}/report.json, posterior.npz and {len(plots)} plot(s)")
