@@ -144,8 +144,8 @@ def sample(
     dtype = jax.dtypes.canonicalize_dtype(jnp.float64)  # float32 unless x64 is enabled
     mesh = Mesh(np.asarray(devices), ("chains",))
     rep, shard = NamedSharding(mesh, P()), NamedSharding(mesh, P("chains"))
-    base_key = jax.device_put(jax.random.key(int(seed)), rep)
-    xd, yd = jax.device_put(jnp.asarray(x, dtype), rep), jax.device_put(jnp.asarray(y), rep)
+    base_key = _replicate(jax.random.key(int(seed)), rep)
+    xd, yd = _replicate(jnp.asarray(x, dtype), rep), _replicate(jnp.asarray(y), rep)
 
     def chunk_args(k):
         ids = np.arange(first_chain + k * chunk, first_chain + (k + 1) * chunk, dtype=np.uint32)
@@ -484,6 +484,14 @@ def _put(a: np.ndarray, sharding: NamedSharding) -> jax.Array:
     """A global array from host data; works with one process or many (each process supplies
     the shards its devices hold)."""
     return jax.make_array_from_callback(a.shape, sharding, lambda idx: a[idx])
+
+
+def _replicate(a: jax.Array, sharding: NamedSharding) -> jax.Array:
+    """`a` on every device of `sharding`. With several processes `device_put` refuses devices
+    of other processes: each process then supplies its own copy (all hold the same value)."""
+    if jax.process_count() == 1:
+        return jax.device_put(a, sharding)
+    return jax.make_array_from_process_local_data(sharding, a)
 
 
 def _to_host(tree):
