@@ -1,6 +1,7 @@
 """symbnn: MCMC for Bayesian neural networks, made affordable by their posterior's symmetries.
 
-The public API; everything else is private. See README.md for a tour.
+The public API; everything else is private. See README.md for a tour. `symbnn.BNNRegressor` and
+`symbnn.BNNClassifier` (scikit-learn estimators, `symbnn.estimators`) load on first use.
 """
 
 from . import chains as chains
@@ -60,6 +61,16 @@ from .symmetry import canonicalize as canonicalize
 from .symmetry import canonicalize_pytree as canonicalize_pytree
 from .symmetry import cardinality as cardinality
 from .symmetry import log_cardinality as log_cardinality
+
+
+def __getattr__(name: str):
+    # The scikit-learn estimators need an optional extra: import them on first use only.
+    if name in ("BNNClassifier", "BNNRegressor"):
+        from . import estimators
+
+        return getattr(estimators, name)
+    raise AttributeError(f"module 'symbnn' has no attribute {name!r}")
+
 
 __all__ = [
     "ACTIVATIONS",

@@ -132,32 +132,24 @@ class Posterior:
         return path
 
     # --- interop ----------------------------------------------------------------------------
-    def to_arviz(self):
-        """An `arviz.InferenceData`: `theta` `(chain, draw, d)` and `noise_std` in the
-        posterior group; per-chain scalar diagnostics, repeated over draws, in sample_stats."""
-        try:
-            import arviz
-        except ImportError as e:
-            raise ImportError(
-                "Posterior.to_arviz needs arviz: pip install arviz (or symbnn[compare])"
-            ) from e
-        posterior = {"theta": self.samples}
-        if self.noise_std is not None:
-            posterior["noise_std"] = self.noise_std
-        stats = {
-            name: np.repeat(np.asarray(v)[:, None], self.num_draws, axis=1)
-            for name, v in self.diagnostics.items()
-            if np.ndim(v) == 1
-        }
-        return arviz.from_dict(
-            posterior=posterior,
-            sample_stats=stats,
-            dims={"theta": ["param"]},
-            attrs={
-                "spec": json.dumps(self.spec.to_dict()),
-                "kernel": str(self.settings.get("kernel")),
-            },
-        )
+    def to_arviz(self, x=None, y=None, *, symmetries="canonicalize", removal_options=None):
+        """An `arviz.InferenceData` whose R-hat and ESS are not fooled by the symmetries.
+
+        - posterior group: `theta` `(chain, draw, param)` (coordinates `w1[0,2]`, `b1[2]`, ...)
+          after `symmetries`: `"canonicalize"` (default: each draw's representative in the
+          reference set), `"remove"` (aligned across all draws by `remove_symmetries`, whose
+          keyword arguments `removal_options` holds) or `None` (as sampled: symmetric copies
+          then look like disagreeing chains); `noise_std` for regression; with inputs `x`
+          `(n, in)` also `f` `(chain, draw, point, output)`, the network's outputs there (the
+          logits for classification): function space, where no symmetry acts.
+        - with targets `y` for `x` as well: `log_likelihood` (`y`, `(chain, draw, point)`: the
+          log density of each point under each draw) and `observed_data`, for `az.loo` and
+          `az.waic` (give the training data) or held-out scoring (give the test data).
+        - sample_stats: the per-chain scalar diagnostics, repeated over draws.
+        """
+        from ._arviz import to_arviz
+
+        return to_arviz(self, x, y, symmetries=symmetries, removal_options=removal_options)
 
 
 def load_posterior(path: str | os.PathLike) -> Posterior:

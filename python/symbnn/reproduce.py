@@ -5,7 +5,10 @@ times against the study's 3.9 s per chain.
 
 How a table is made (`reproduce`):
 - Data: `DIR/NAME.data` and `DIR/splits.json` (the study's split, standardized with the whole
-  data set's moments, as in `symbnn.datasets.load`).
+  data set's moments, as in `symbnn.datasets.load`). Any table in `DIR` will do: one without
+  an entry in `splits.json` takes a seeded random split when a test fraction is given, and a
+  data set the study did not publish gets an empty published column. `"all"` names every
+  `DIR/*.data`.
 - Rows per (network, data set), all on the same training split and scored on the test split:
   `mcmc` (`Budget.many_chains` chains, one draw each: the study's 1274), `mcmc_bound` (the
   exact bound's count for the same ν and confidence: 54), `single` (one chain with as many
@@ -260,12 +263,68 @@ def _check_names(given: Sequence[str], known: Sequence[str], what: str) -> list[
     return given
 
 
+def dataset_names(data_dir: str | Path, names: Sequence[str]) -> list[str]:
+    """The data sets to run: `names` as given, or for `["all"]` every `DIR/*.data` (the
+    study's in its order, then the rest by name). Raises `DataError` for a missing table."""
+    data_dir = Path(data_dir)
+    names = list(names)
+    if names == ["all"]:
+        found = sorted(p.stem for p in data_dir.glob("*.data") if p.is_file())
+        names = [n for n in DATASETS if n in found] + [n for n in found if n not in DATASETS]
+        if not names:
+            raise DataError(f"{data_dir}: no NAME.data tables in this folder")
+    if not names:
+        raise SymbnnError("no data sets given")
+    for name in names:
+        if not (data_dir / f"{name}.data").is_file():
+            raise DataError(f"{data_dir / f'{name}.data'} does not exist (data set {name!r})")
+    return names
+
+
+def _splits(data_dir: Path) -> dict:
+    path = data_dir / "splits.json"
+    if not path.is_file():
+        return {}
+    try:
+        splits = json.loads(path.read_text())
+    except (OSError, ValueError) as e:
+        raise DataError(f"{path}: not readable JSON ({e})") from e
+    if not isinstance(splits, dict):
+        raise DataError(f"{path}: expected an object mapping data set names to splits")
+    return splits
+
+
+def load_dataset(data_dir: str | Path, name: str, *, test_fraction: float | None, seed: int):
+    """`(Dataset, split description)`: `DIR/NAME.data` on its `splits.json` split, else (with
+    `test_fraction`) on a random split seeded by `seed`."""
+    from . import datasets as ds
+
+    data_dir = Path(data_dir)
+    path = data_dir / f"{name}.data"
+    if name in _splits(data_dir):
+        return ds.load_table(path, splits=data_dir / "splits.json"), "splits.json"
+    if test_fraction is None:
+        raise DataError(
+            f"{data_dir / 'splits.json'} has no split for {name!r}: give a test fraction "
+            "(--test-fraction 0.2) for a seeded random split"
+        )
+    data = ds.load_table(path, test_fraction=test_fraction, seed=seed)
+    return data, f"random, test fraction {test_fraction:g}, seed {seed}"
+
+
+def published(name: str, net: str) -> dict:
+    """The study's values for a cell (`None` each where it did not publish that data set)."""
+    values = PUBLISHED.get((name, net), (None, None, None, None))
+    return dict(zip(("mcmc", "mcmc_se", "single", "laplace"), values, strict=True))
+
+
 def reproduce(
     data_dir: str | Path,
     outdir: str | Path,
     *,
     networks: Sequence[str] = ("f1",),
     datasets: Sequence[str] = DATASETS,
+    test_fraction: float | None = None,
     budget: str | Budget = "cpu",
     rows: Sequence[str] = ROWS,
     seed: int = 0,
@@ -275,22 +334,31 @@ def reproduce(
     log: Callable[[str], None] | None = print,
 ) -> dict:
     """Compute the table and write it to `outdir` (see the module docstring); returns the
-    results as written to `results.json`."""
-    from . import datasets as ds
+    results as written to `results.json`.
+
+    `datasets`: names of `DIR/NAME.data` tables, or `["all"]`. `test_fraction`: for tables
+    without a split in `DIR/splits.json`, hold out this fraction of rows (seeded by `seed`);
+    without it such tables are refused before anything runs."""
     from .model import MLP
     from .report import write_report
 
     networks = _check_names(networks, list(NETWORKS), "networks")
-    names = _check_names(datasets, list(DATASETS), "data sets")
+    data_dir, outdir = Path(data_dir), Path(outdir)
+    names = dataset_names(data_dir, datasets)
     rows = _check_names(rows, list(ROWS), "rows")
     if isinstance(budget, str):
         if budget not in BUDGETS:
             raise SymbnnError(f"unknown budget {budget!r}; expected one of {list(BUDGETS)}")
         budget = BUDGETS[budget]
-    data_dir, outdir = Path(data_dir), Path(outdir)
-    for name in names:
-        if not (data_dir / f"{name}.data").is_file():
-            raise DataError(f"{data_dir / f'{name}.data'} does not exist (data set {name!r})")
+    if test_fraction is not None and not 0.0 < test_fraction < 1.0:
+        raise DataError(f"test fraction must be in (0, 1), got {test_fraction}")
+    split_of = _splits(data_dir)
+    lacking = [n for n in names if n not in split_of]
+    if lacking and test_fraction is None:
+        raise DataError(
+            f"{data_dir / 'splits.json'} has no split for {lacking}: give a test fraction "
+            "(--test-fraction 0.2) for a seeded random split"
+        )
     results_path = outdir / "results.json"
     results: dict = {}
     if resume and results_path.is_file():
@@ -305,15 +373,17 @@ def reproduce(
         study_seconds_per_chain=STUDY_SECONDS_PER_CHAIN,
     )
     cells = results.setdefault("cells", {})
+    loaded = {}
     for net in networks:
         for name in names:
-            data = ds.load(name, data_dir=data_dir)
+            if name not in loaded:
+                loaded[name] = load_dataset(data_dir, name, test_fraction=test_fraction, seed=seed)
+            data, split_text = loaded[name]
             spec = MLP(data.in_features, NETWORKS[net], data.y_train.shape[1])
             key = f"{net}/{name}"
             cell = cells.setdefault(key, {"network": net, "data": name, "rows": {}})
-            cell["published"] = dict(
-                zip(("mcmc", "mcmc_se", "single", "laplace"), PUBLISHED[(name, net)], strict=True)
-            )
+            cell["published"] = published(name, net)
+            cell["split"] = split_text
             todo = [r for r in rows if r not in cell["rows"]]
             for row, res, post in run_cell(
                 spec, data, budget, seed=seed, rows=todo, progress=progress
@@ -355,11 +425,25 @@ def _fmt(v, digits: int = 2) -> str:
     )
 
 
-def gap_in_se(ours: float | None, ours_se: float | None, published: float, published_se: float):
-    """(ours − published) in units of the two standard errors combined."""
-    if ours is None:
+def gap_in_se(
+    ours: float | None,
+    ours_se: float | None,
+    published: float | None,
+    published_se: float | None,
+):
+    """(ours − published) in units of the two standard errors combined; `None` where either
+    value is missing."""
+    if ours is None or published is None or published_se is None:
         return None
     return (ours - published) / math.hypot(published_se, ours_se or 0.0)
+
+
+def _vs(ours: str, study: float | None, study_se: float | None = None) -> str:
+    """`"ours / study"`, or `ours` alone where the study published nothing."""
+    if study is None:
+        return ours
+    se = "" if study_se is None else f" ({study_se:.2f})"
+    return f"{ours} / {study:.2f}{se}"
 
 
 def _lp(rows: dict, row: str) -> str:
@@ -387,14 +471,15 @@ def markdown_table(results: dict) -> str:
         m = r.get("mcmc", {})
         gap = gap_in_se(m.get("lppd"), m.get("lppd_se"), pub["mcmc"], pub["mcmc_se"])
         flag = " ⚠" if gap is not None and abs(gap) > 2 else ""
+        many = f"{_lp(r, 'mcmc')} ({_fmt(m.get('lppd_se'))}){_chains(r, 'mcmc')}"
 
         lines.append(
             f"| {cell['data']} | {cell['network']} "
-            f"| {_lp(r, 'mcmc')} ({_fmt(m.get('lppd_se'))}){_chains(r, 'mcmc')} / "
-            f"{pub['mcmc']:.2f} ({pub['mcmc_se']:.2f}) "
-            f"| {_fmt(gap, 1)}{flag} | {_lp(r, 'mcmc_bound')}{_chains(r, 'mcmc_bound')} "
-            f"| {_lp(r, 'single')} / {pub['single']:.2f} | {_lp(r, 'ensemble')} "
-            f"| {_lp(r, 'laplace')} / {pub['laplace']:.2f} | {_fmt(m.get('rmse'))} "
+            f"| {_vs(many, pub['mcmc'], pub['mcmc_se'])} "
+            f"| {'' if pub['mcmc'] is None else _fmt(gap, 1)}{flag} "
+            f"| {_lp(r, 'mcmc_bound')}{_chains(r, 'mcmc_bound')} "
+            f"| {_vs(_lp(r, 'single'), pub['single'])} | {_lp(r, 'ensemble')} "
+            f"| {_vs(_lp(r, 'laplace'), pub['laplace'])} | {_fmt(m.get('rmse'))} "
             f"| {_fmt(m.get('wall_s'), 0)} s | {_fmt(m.get('speedup_vs_study'), 0)}× |"
         )
     lines += [
@@ -425,6 +510,9 @@ __all__ = [
     "ROWS",
     "STUDY_SECONDS_PER_CHAIN",
     "Budget",
+    "dataset_names",
+    "load_dataset",
     "markdown_table",
+    "published",
     "reproduce",
 ]

@@ -21,6 +21,7 @@ devices of all hosts; every process calls `sample` with the same arguments and g
 from __future__ import annotations
 
 import math
+import sys
 import time
 import warnings
 from collections.abc import Callable, Sequence
@@ -165,8 +166,8 @@ def sample(
     dtype = jax.dtypes.canonicalize_dtype(jnp.float64)  # float32 unless x64 is enabled
     mesh = Mesh(np.asarray(devices), ("chains",))
     rep, shard = NamedSharding(mesh, P()), NamedSharding(mesh, P("chains"))
-    base_key = jax.device_put(jax.random.key(int(seed)), rep)
-    xd, yd = jax.device_put(jnp.asarray(x, dtype), rep), jax.device_put(jnp.asarray(y), rep)
+    base_key = _replicate(jax.random.key(int(seed)), rep)
+    xd, yd = _replicate(jnp.asarray(x, dtype), rep), _replicate(jnp.asarray(y), rep)
 
     def chunk_args(k):
         ids = np.arange(first_chain + k * chunk, first_chain + (k + 1) * chunk, dtype=np.uint32)
@@ -192,6 +193,10 @@ def sample(
         starts is not None,
         tuple(devices),
     )
+    # Printed and kept, so that a CUDA install that silently fell back to the CPU is visible.
+    device = _describe(devices)
+    if progress:
+        print(f"symbnn.sample: {num_chains} chains of {kernel} on {device}", file=sys.stderr)
     first_args = chunk_args(0)
     shapes = tuple((a.shape, a.dtype) for a in first_args)
     t0 = time.perf_counter()
@@ -252,6 +257,7 @@ def sample(
         "num_chunks": num_chunks,
         "num_devices": len(devices),
         "platform": devices[0].platform,
+        "device": device,
         "dtype": np.dtype(dtype).name,
         "jax_version": jax.__version__,
         "compile_cached": cached,
@@ -568,6 +574,14 @@ def _put(a: np.ndarray, sharding: NamedSharding) -> jax.Array:
     return jax.make_array_from_callback(a.shape, sharding, lambda idx: a[idx])
 
 
+def _replicate(a: jax.Array, sharding: NamedSharding) -> jax.Array:
+    """`a` on every device of `sharding`. With several processes `device_put` refuses devices
+    of other processes: each process then supplies its own copy (all hold the same value)."""
+    if jax.process_count() == 1:
+        return jax.device_put(a, sharding)
+    return jax.make_array_from_process_local_data(sharding, a)
+
+
 def _to_host(tree):
     """Device results to numpy; with several processes, gather every process's shards."""
     if jax.process_count() > 1:
@@ -575,6 +589,12 @@ def _to_host(tree):
 
         tree = multihost_utils.process_allgather(tree, tiled=True)
     return jax.tree.map(np.asarray, tree)
+
+
+def _describe(devices: Sequence[jax.Device]) -> str:
+    """`"gpu: NVIDIA H100 80GB HBM3 × 1"`: where the chains run, for humans and metadata."""
+    kinds = sorted({f"{d.platform}: {d.device_kind}" for d in devices})
+    return f"{', '.join(kinds)} × {len(devices)}"
 
 
 def _progress(enabled: bool, total: int, kernel: str):

@@ -32,7 +32,15 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--data-dir", type=Path, required=True, help="folder of NAME.data + splits.json")
     p.add_argument("--networks", type=_names, default=["f1"], help="f1, f2 or f1,f2 (default f1)")
     p.add_argument(
-        "--datasets", type=_names, default=list(DATASETS), help=f"default: {','.join(DATASETS)}"
+        "--datasets",
+        type=_names,
+        default=list(DATASETS),
+        help=f"names of DATA_DIR/NAME.data tables, or 'all' (default: {','.join(DATASETS)})",
+    )
+    p.add_argument(
+        "--test-fraction",
+        type=float,
+        help="for tables without a split in splits.json: hold out this fraction (seeded)",
     )
     p.add_argument("--rows", type=_names, default=list(ROWS), help=f"default: {','.join(ROWS)}")
     p.add_argument("--budget", default="cpu", choices=list(BUDGETS), help="default: cpu")
@@ -101,8 +109,8 @@ def main(args: argparse.Namespace) -> int:
     )
     results = reproduce(
         args.data_dir, args.outdir, networks=args.networks, datasets=args.datasets,
-        budget=budget, rows=args.rows, seed=args.seed, progress=not args.quiet,
-        resume=args.resume, plots=not args.no_plots,
+        test_fraction=args.test_fraction, budget=budget, rows=args.rows, seed=args.seed,
+        progress=not args.quiet, resume=args.resume, plots=not args.no_plots,
     )  # fmt: skip
     print((args.outdir / "results.md").read_text())
     print(f"wrote {args.outdir}/results.json and results.md ({len(results['cells'])} cells)")

@@ -193,6 +193,7 @@ def main(args) -> int:
         "functionally distinct modes": len(modes.counts),
         "sampling seconds": posterior.timings.get("total_s"),
         "convergence": "yes" if posterior.convergence.converged else "no (see the warning)",
+        "device": posterior.settings.get("device"),
     }
     print(summary_table(summary, title=f"symbnn run: {spec!r} on {data.name}"))
     print(f"wrote {args.outdir}/report.json, posterior.npz and {len(plots)} plot(s)")
