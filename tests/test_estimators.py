@@ -48,7 +48,7 @@ def test_regressor_is_sample_on_standardized_data():
     zs = ((y - y.mean()) / y.std())[:, None]
     post = symbnn.sample(
         symbnn.MLP(2, (2,), 1), xs, zs, num_chains=2, num_warmup=10, num_samples=2,
-        kernel="hmc", num_integration_steps=2, seed=4, progress=False,
+        kernel="hmc", init="prior", num_integration_steps=2, seed=4, progress=False,
     )  # fmt: skip
     np.testing.assert_allclose(est.posterior_.samples, post.samples)
     assert est.num_chains_ == 2 and est.n_features_in_ == 2

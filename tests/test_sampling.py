@@ -146,7 +146,7 @@ def test_ensemble_init_starts_at_the_mode():
     mean, _ = exact_posterior(x, y)  # the posterior is Gaussian: its mean is the mode
     post = symbnn.sample(
         LINEAR, x, y, num_chains=4, num_samples=1, noise_std=NOISE,
-        init_options={"num_steps": 400, "learning_rate": 0.05}, progress=False,
+        init_options={"num_steps": 400, "learning_rate": 0.05, "holdout": 0}, progress=False,
         **{**CHEAP, "init": "ensemble"},
     )  # fmt: skip
     ld = LINEAR.logdensity_fn(x, y)
@@ -154,6 +154,38 @@ def test_ensemble_init_starts_at_the_mode():
     np.testing.assert_allclose(post.diagnostics["init_log_density"], at_mode, atol=1e-4)
     assert post.settings["init"] == "ensemble"
     assert post.settings["init_options"]["optimizer"] == "adam"
+
+
+def test_ensemble_starts_stop_early_instead_of_interpolating():
+    # More weights than rows: trained to the end, the starts interpolate the training set and
+    # the noise sd collapses; stopped on held-out rows, they keep a sd near the true 0.3.
+    rng = np.random.default_rng(0)
+    x = rng.uniform(-2, 2, size=(24, 3))
+    y = np.sin(x[:, 0]) + 0.3 * rng.normal(size=24)
+    spec = symbnn.MLP(3, hidden=(16, 16))
+    sd = {}
+    for holdout in (0, 0.2):
+        post = symbnn.sample(
+            spec, x, y, num_chains=4, num_samples=1, progress=False, init="ensemble",
+            init_options={"num_steps": 2000, "holdout": holdout, "check_every": 50},
+            kernel="hmc", num_warmup=0, initial_step_size=1e-6, num_integration_steps=1,
+        )  # fmt: skip
+        sd[holdout] = float(np.median(post.noise_std))
+    assert sd[0] < 0.05 and sd[0.2] > 0.1, sd
+
+
+@pytest.mark.parametrize(
+    ("options", "match"),
+    [
+        ({"holdout": 0.5}, r"holdout must be a fraction in \[0, 0.5\), got 0.5"),
+        ({"holdout": True}, "holdout must be a fraction"),
+        ({"check_every": 0}, "check_every must be an integer >= 1"),
+    ],
+)
+def test_ensemble_holdout_options_are_checked(options, match):
+    x, y = linear_data()
+    with pytest.raises(SymbnnError, match=match):
+        symbnn.sample(LINEAR, x, y, num_chains=2, init="ensemble", init_options=options)
 
 
 def test_explicit_starts_and_a_non_finite_chain_is_flagged_not_dropped():
