@@ -1,4 +1,4 @@
-"""Canonicalization speed, side by side in one run (paper.md §3; issue 4).
+"""Canonicalization speed, side by side in one run (paper.md §3).
 
 Samples: 100,000 draws of the study's f2 (8 inputs, three tanh layers of 16, d = 705) in float64.
 - `copy`: `theta.copy()`, the memory floor (read the batch once, write it once);

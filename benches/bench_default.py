@@ -6,7 +6,8 @@ gradients per chain, wall time and the convergence verdict, per network and data
         --out benches/default_candidates.json
 
 Candidates (`--candidates`, names below): the package default (`default`: optimised starts
-then MCLMC, `sample`'s defaults), MCLMC from prior draws with the old 1024 and a 4× longer
+then MCLMC, `sample`'s defaults), the same starts trained on all rows to the end
+(`no_holdout`), MCLMC from prior draws with the old 1024 and a 4× longer
 warm-up, the default with four draws per chain at the same chain count (`default_x4`), and
 NUTS from prior draws (`nuts`, the study's kernel; costly: f1 only unless asked).
 Each row runs in the same process, one after the other; run it on an otherwise idle machine
@@ -25,6 +26,7 @@ from pathlib import Path
 NETWORKS = {"f1": (3,), "f2": (16, 16, 16)}
 CANDIDATES = {
     "default": {},
+    "no_holdout": {"init_options": {"holdout": 0}},
     "prior_1024": {"init": "prior", "initial_step_size": None},
     "prior_4096": {"init": "prior", "num_warmup": 4096, "initial_step_size": None},
     "default_x4": {"num_samples": 4, "thinning": 25},
@@ -68,7 +70,7 @@ def main() -> None:
     p.add_argument("--data-dir", type=Path, default=os.environ.get("SYMBNN_DATA_DIR"))
     p.add_argument("--datasets", default="sinusoidal,regression2d,airfoil")
     p.add_argument("--networks", default="f1,f2")
-    p.add_argument("--candidates", default="default,prior_1024,prior_4096,default_x4")
+    p.add_argument("--candidates", default="default,no_holdout,prior_1024,prior_4096,default_x4")
     p.add_argument("--chains", type=int, default=128)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", type=Path)

@@ -12,6 +12,8 @@ from .chains import coverage_probability as coverage_probability
 from .chains import expected_chains as expected_chains
 from .chains import halfnormal_weights as halfnormal_weights
 from .compilation_cache import enable_compilation_cache as enable_compilation_cache
+from .convergence import Convergence as Convergence
+from .convergence import ConvergenceWarning as ConvergenceWarning
 from .datasets import Dataset as Dataset
 from .datasets import load_table as load_table
 from .diagnostics import function_space_ess as function_space_ess
@@ -76,6 +78,8 @@ __all__ = [
     "ACTIVATIONS",
     "ChainRecommendation",
     "CheckpointError",
+    "Convergence",
+    "ConvergenceWarning",
     "DataError",
     "Dataset",
     "FunctionalConvergence",
