@@ -294,6 +294,13 @@ def _splits(data_dir: Path) -> dict:
     return splits
 
 
+def _no_split(data_dir: Path, what: str) -> DataError:
+    return DataError(
+        f"{data_dir / 'splits.json'} has no split for {what}: give a test fraction "
+        "(--test-fraction 0.2) for a seeded random split"
+    )
+
+
 def load_dataset(data_dir: str | Path, name: str, *, test_fraction: float | None, seed: int):
     """`(Dataset, split description)`: `DIR/NAME.data` on its `splits.json` split, else (with
     `test_fraction`) on a random split seeded by `seed`."""
@@ -304,10 +311,7 @@ def load_dataset(data_dir: str | Path, name: str, *, test_fraction: float | None
     if name in _splits(data_dir):
         return ds.load_table(path, splits=data_dir / "splits.json"), "splits.json"
     if test_fraction is None:
-        raise DataError(
-            f"{data_dir / 'splits.json'} has no split for {name!r}: give a test fraction "
-            "(--test-fraction 0.2) for a seeded random split"
-        )
+        raise _no_split(data_dir, repr(name))
     data = ds.load_table(path, test_fraction=test_fraction, seed=seed)
     return data, f"random, test fraction {test_fraction:g}, seed {seed}"
 
@@ -355,10 +359,7 @@ def reproduce(
     split_of = _splits(data_dir)
     lacking = [n for n in names if n not in split_of]
     if lacking and test_fraction is None:
-        raise DataError(
-            f"{data_dir / 'splits.json'} has no split for {lacking}: give a test fraction "
-            "(--test-fraction 0.2) for a seeded random split"
-        )
+        raise _no_split(data_dir, str(lacking))
     results_path = outdir / "results.json"
     results: dict = {}
     if resume and results_path.is_file():
