@@ -8,8 +8,12 @@ gradients per chain, wall time and the convergence verdict, per network and data
 Candidates (`--candidates`, names below): the package default (`default`: optimised starts
 then MCLMC, `sample`'s defaults), the same starts trained on all rows to the end
 (`no_holdout`), MCLMC from prior draws with the old 1024 and a 4× longer
-warm-up, the default with four draws per chain at the same chain count (`default_x4`), and
-NUTS from prior draws (`nuts`, the study's kernel; costly: f1 only unless asked).
+warm-up, the default with four draws per chain at the same chain count (`default_x4`), a
+twice longer tuning (`default_2048`), NUTS from prior draws (`nuts`, the study's kernel;
+costly: f1 only unless asked), and two kernels from the same optimised starts: Metropolis-
+adjusted MCLMC (`adjusted_mclmc`) and ChEES-HMC, whose step size, trajectory length and
+diagonal mass matrix are tuned once across each ensemble of 64 chains (`chees_256`, 256
+warm-up steps).
 Each row runs in the same process, one after the other; run it on an otherwise idle machine
 and report the load (`uptime`) with the numbers.
 """
@@ -31,6 +35,9 @@ CANDIDATES = {
     "prior_4096": {"init": "prior", "num_warmup": 4096, "initial_step_size": None},
     "default_x4": {"num_samples": 4, "thinning": 25},
     "nuts": {"kernel": "nuts", "init": "prior"},
+    "adjusted_mclmc": {"kernel": "adjusted_mclmc"},
+    "chees_256": {"kernel": "chees", "num_warmup": 256},
+    "default_2048": {"num_warmup": 2048},
 }
 
 

@@ -35,6 +35,7 @@ import optax
 from jax.sharding import Mesh, NamedSharding
 from jax.sharding import PartitionSpec as P
 
+from . import _chains_last
 from ._kernels import GROUPED, RUNNERS
 from .convergence import ConvergenceWarning, assess
 from .errors import NonFiniteError, ShapeError, SymbnnError, UnsupportedError
@@ -101,7 +102,8 @@ def sample(
     when not).
 
     - `kernel`: `"mclmc"` (MCLMC with its tuner, default), `"nuts"` (window adaptation per
-      chain, the study's protocol), `"nuts_vmap"`, `"hmc"` (fixed `num_integration_steps`,
+      chain, the study's protocol), `"adjusted_mclmc"` (Metropolis-adjusted MCLMC),
+      `"nuts_vmap"`, `"hmc"` (fixed `num_integration_steps`,
       window adaptation), `"chees"` (ChEES-HMC adapted across ensembles of `ensemble_size`
       chains). Further keyword arguments are the kernel's options (see `symbnn._kernels`).
     - `num_warmup` adaptation steps, then `num_samples` draws kept every `thinning` steps.
@@ -387,18 +389,18 @@ def _frozen(d: dict) -> tuple:
 
 # --- the log density and the starts -------------------------------------------------------
 def _logdensity_builder(spec: MLP, noise_std: float | None) -> Callable:
-    """`(x, y) -> (position -> log density)`; with a known `noise_std` the position is the
-    network vector alone (the constant σ prior term is left out)."""
+    """`(x, y, weights=None) -> (position -> log density)`; with a known `noise_std` the
+    position is the network vector alone (σ's prior term is then a constant)."""
     if noise_std is None:
         return spec.logdensity_fn
     log_sigma = math.log(noise_std)
 
-    def build(x, y):
-        def ld(theta):
-            full = jnp.concatenate([theta, jnp.full((1,), log_sigma, theta.dtype)])
-            return spec.log_density(full, x, y)
+    def ld(theta, x, y, weights):
+        full = jnp.concatenate([theta, jnp.full((1,), log_sigma, theta.dtype)])
+        return spec.log_density(full, x, y, weights)
 
-        return ld
+    def build(x, y, weights=None):
+        return _chains_last.logdensity_fn(spec, x, y, ld, log_sigma, weights)
 
     return build
 
@@ -442,7 +444,8 @@ def _optimize_starts(
 
     `holdout=(build, score_fn, x, y, fraction, check_every)` stops early as MILE's deep
     ensembles do: each start (its key in `keys`) trains on its own random `1 - fraction` of
-    the rows (`build(x, y)` gives that part's log density) and keeps the iterate that scores
+    the rows (`build(x, y, weights)` gives that part's log density, the others weighted 0,
+    so that the data stay shared by all chains) and keeps the iterate that scores
     best on the rest (`score_fn(position, x, y)`, checked every `check_every` steps).
     Without it a network with more weights than the data has rows interpolates the training
     set with a vanishing noise σ, a region of huge density that no sampler leaves in a short
@@ -477,8 +480,8 @@ def _optimize_starts(
 
     def one(p0, key):
         order = jax.random.permutation(key, n)
-        val, fit = order[:n_val], order[n_val:]
-        ld_fit = build(x[fit], y[fit])
+        val = order[:n_val]
+        ld_fit = build(x, y, jnp.ones(n, x.dtype).at[val].set(0.0))
 
         def score(p):
             v = score_fn(p, x[val], y[val])

@@ -46,7 +46,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--noise-std", type=float, help="fix the noise sd instead of sampling it")
     p.add_argument("--chains", type=int, default=54, help="number of chains (default 54)")
     p.add_argument(
-        "--kernel", default="mclmc", help="mclmc (default), nuts, nuts_vmap, hmc or chees"
+        "--kernel",
+        default="mclmc",
+        help="mclmc (default), adjusted_mclmc, nuts, nuts_vmap, hmc or chees",
     )
     p.add_argument("--warmup", type=int, default=1024, help="warm-up steps (default 1024)")
     p.add_argument("--samples", type=int, default=1, help="draws per chain (default 1)")
