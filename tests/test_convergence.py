@@ -22,12 +22,12 @@ SPEC = symbnn.MLP(1, hidden=(8,), activation="tanh")
 
 
 def test_a_run_cut_short_fails_and_warns():
-    # From prior draws with the large BlackJAX start step and a 40-step warm-up, chains are
-    # still far below the typical set's log density when they stop.
+    # From prior draws with the large BlackJAX start step and a 40-step warm-up, MCLMC's
+    # chains are still far below the typical set's log density when they stop.
     x, y = wave()
     with pytest.warns(ConvergenceWarning, match="still rises"):
         post = symbnn.sample(
-            SPEC, x, y, num_chains=64, num_warmup=30, init="prior",
+            SPEC, x, y, num_chains=64, num_warmup=30, init="prior", kernel="mclmc",
             initial_step_size=0.25 * SPEC.position_size**0.5, progress=False,
         )  # fmt: skip
     verdict = post.convergence
@@ -36,15 +36,19 @@ def test_a_run_cut_short_fails_and_warns():
     assert "num_warmup" in str(verdict)
 
 
-def test_the_default_settles_and_stays_quiet():
+@pytest.mark.parametrize("kernel", [symbnn.sampling.DEFAULT_KERNEL, "mclmc"])
+def test_the_default_settles_and_stays_quiet(kernel):
     x, y = wave()
     with warnings.catch_warnings():
         warnings.simplefilter("error", ConvergenceWarning)
-        post = symbnn.sample(SPEC, x, y, num_chains=32, progress=False)
+        post = symbnn.sample(SPEC, x, y, num_chains=32, kernel=kernel, progress=False)
     verdict = post.convergence
     assert verdict.converged, str(verdict)
     assert abs(verdict.checks["drift"]["z"]) < 3
-    assert verdict.checks["energy"]["ok"]
+    if kernel == "mclmc":  # the unadjusted kernel's energy error against its target
+        assert verdict.checks["energy"]["ok"]
+    else:  # an accept step controls the bias: no energy check
+        assert verdict.checks["energy"] is None
     assert post.settings["convergence"]["converged"] is True
 
 
@@ -119,5 +123,5 @@ def test_cli_prints_the_warning_as_its_own(capsys, tmp_path, monkeypatch):
     ])  # fmt: skip
     out = capsys.readouterr()
     assert rc == 0
-    assert "symbnn sample: warning: sample (mclmc): not converged" in out.err
+    assert "symbnn sample: warning: sample (adjusted_mclmc): not converged" in out.err
     assert "convergence: not converged" in out.out

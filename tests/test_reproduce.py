@@ -34,17 +34,17 @@ def test_reproduce_writes_the_table_and_resumes(tmp_path, data_dir, capsys):
     out = tmp_path / "out"
     argv = ["reproduce", "--data-dir", str(data_dir), "--datasets", "sinusoidal", "--budget",
             "smoke", "--chains", "6", "--warmup", "24", "--quiet", "-o", str(out),
-            "--option", "mclmc:desired_energy_var=0.001"]  # fmt: skip
+            "--option", "adjusted_mclmc:target_accept=0.8"]  # fmt: skip
     assert main(argv) == 0
     results = json.loads((out / "results.json").read_text())
     cell = results["cells"]["f1/sinusoidal"]
     assert set(cell["rows"]) == set(ROWS)
     assert cell["published"]["mcmc"] == PUBLISHED[("sinusoidal", "f1")][0]
     rows = cell["rows"]
-    assert rows["mcmc"]["chains"] == 6 and rows["mcmc"]["kernel"] == "mclmc"
-    assert rows["mcmc"]["options"] == {"desired_energy_var": 0.001}
+    assert rows["mcmc"]["chains"] == 6 and rows["mcmc"]["kernel"] == "adjusted_mclmc"
+    assert rows["mcmc"]["options"] == {"target_accept": 0.8}
     assert rows["single"]["options"] == {}
-    assert rows["mcmc_bound"]["chains"] == 4 and rows["mcmc_bound"]["kernel"] == "mclmc"
+    assert rows["mcmc_bound"]["chains"] == 4 and rows["mcmc_bound"]["kernel"] == "adjusted_mclmc"
     assert rows["single"]["chains"] == 1 and rows["single"]["draws"] == 6
     assert rows["single"]["kernel"] == "nuts"
     for row in ROWS:

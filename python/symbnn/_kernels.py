@@ -366,7 +366,7 @@ def run_adjusted_mclmc(
     settle_fraction: float = 0.2,
     target_num_integration_steps: float = 2.0,
 ):
-    """Metropolis-adjusted MCLMC (`blackjax.adjusted_mclmc_dynamic`, random trajectory
+    """Metropolis-adjusted MCLMC (`blackjax.adjusted_mclmc_dynamic`, quasi-random trajectory
     lengths) with BlackJAX's tuner `adjusted_mclmc_find_L_and_step_size`, per chain, vmapped:
     unbiased at the price of an accept step.
 
@@ -386,9 +386,16 @@ def run_adjusted_mclmc(
     grads_per_step = 2
     settle = round(num_warmup * settle_fraction) if num_warmup > 0 else 0
     tune = num_warmup - settle
+    # Trajectory lengths from the Halton sequence of the step index (BlackJAX's
+    # `trajectory_length`), the same for every chain at a step: under vmap a random length
+    # per chain would make every step wait for the longest (1.5x the gradients at an average
+    # of 2 integrator steps), a shared one costs what it uses.
     base = amclmc.build_kernel(
-        integration_steps_fn=amclmc.make_random_trajectory_length_fn(True),
+        integration_steps_fn=lambda t, avg: jnp.maximum(amclmc.trajectory_length(t, avg), 1).astype(
+            jnp.int32
+        ),
         integrator=integrators.isokinetic_mclachlan,
+        next_random_arg_fn=lambda t: t + 1,
     )
 
     def kernel(rng_key, state, logdensity_fn, step_size, inverse_mass_matrix,
@@ -403,8 +410,8 @@ def run_adjusted_mclmc(
         )
 
     def one_chain(position, key):
-        init_key, tune_key, settle_key, sample_key = jax.random.split(key, 4)
-        state = amclmc.init(position, logdensity_fn, init_key)
+        tune_key, settle_key, sample_key = jax.random.split(key, 3)
+        state = amclmc.init(position, logdensity_fn, jnp.zeros((), jnp.int32))
         d = position.shape[-1]
         dt = position.dtype
         start = MCLMCAdaptationState(

@@ -41,6 +41,7 @@ import numpy as np
 
 from ._atomic import write_text
 from .errors import DataError, SymbnnError
+from .sampling import DEFAULT_KERNEL
 
 #: The study's networks (paper.md §5).
 NETWORKS: dict[str, tuple[int, ...]] = {"f1": (3,), "f2": (16, 16, 16)}
@@ -89,13 +90,13 @@ class Budget:
 BUDGETS: dict[str, Budget] = {
     "study": Budget("study"),
     # The package's default sampler (`sample`'s defaults) for the many-chain rows.
-    "cpu": Budget("cpu", many_kernel="mclmc", bound_kernel="mclmc", init="ensemble"),
-    "mixed": Budget("mixed", many_kernel="mclmc", init="ensemble"),
+    "cpu": Budget("cpu", many_kernel=DEFAULT_KERNEL, bound_kernel=DEFAULT_KERNEL, init="ensemble"),
+    "mixed": Budget("mixed", many_kernel=DEFAULT_KERNEL, init="ensemble"),
     "smoke": Budget(
         "smoke",
         many_chains=16,
-        many_kernel="mclmc",
-        bound_kernel="mclmc",
+        many_kernel=DEFAULT_KERNEL,
+        bound_kernel=DEFAULT_KERNEL,
         num_warmup=64,
         bound_chains=4,
         ensemble_members=3,

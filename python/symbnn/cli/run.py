@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 
 from ..errors import SymbnnError
+from ..sampling import DEFAULT_KERNEL
 from .sample import add_data_arguments, load_data, parse_hidden
 
 USES_JAX = True  # compiles programs: the command enables the compilation cache
@@ -37,7 +38,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         help="chain count: exact quantile (default), union bound, or the study's Markov bound",
     )
     p.add_argument("--chains", type=int, help="override the bound's chain count")
-    p.add_argument("--kernel", default="mclmc", help="MCMC kernel (default: mclmc)")
+    p.add_argument(
+        "--kernel", default=DEFAULT_KERNEL, help=f"MCMC kernel (default: {DEFAULT_KERNEL})"
+    )
     p.add_argument(
         "--init",
         default="ensemble",

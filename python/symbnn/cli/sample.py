@@ -12,6 +12,8 @@ import json
 import re
 from pathlib import Path
 
+from ..sampling import DEFAULT_KERNEL
+
 USES_JAX = True  # compiles programs: the command enables the compilation cache
 HELP = "run many MCMC chains on a Bayesian MLP and save the posterior"
 
@@ -47,8 +49,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--chains", type=int, default=54, help="number of chains (default 54)")
     p.add_argument(
         "--kernel",
-        default="mclmc",
-        help="mclmc (default), adjusted_mclmc, nuts, nuts_vmap, hmc or chees",
+        default=DEFAULT_KERNEL,
+        help="adjusted_mclmc (default), mclmc, nuts, nuts_vmap, hmc or chees",
     )
     p.add_argument("--warmup", type=int, default=1024, help="warm-up steps (default 1024)")
     p.add_argument("--samples", type=int, default=1, help="draws per chain (default 1)")
