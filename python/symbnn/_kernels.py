@@ -386,14 +386,16 @@ def run_adjusted_mclmc(
     grads_per_step = 2
     settle = round(num_warmup * settle_fraction) if num_warmup > 0 else 0
     tune = num_warmup - settle
+
     # Trajectory lengths from the Halton sequence of the step index (BlackJAX's
     # `trajectory_length`), the same for every chain at a step: under vmap a random length
     # per chain would make every step wait for the longest (1.5x the gradients at an average
     # of 2 integrator steps), a shared one costs what it uses.
+    def shared_length(t, avg):
+        return jnp.maximum(amclmc.trajectory_length(t, avg), 1).astype(jnp.int32)
+
     base = amclmc.build_kernel(
-        integration_steps_fn=lambda t, avg: jnp.maximum(amclmc.trajectory_length(t, avg), 1).astype(
-            jnp.int32
-        ),
+        integration_steps_fn=shared_length,
         integrator=integrators.isokinetic_mclachlan,
         next_random_arg_fn=lambda t: t + 1,
     )
