@@ -7,11 +7,13 @@ as the study's f1 (1-3-1), a product of an `(n, 1)` by a `(1, 3)` matrix cannot 
 unit, and most of the time goes to the batching. Written unit by unit instead, every operation
 is an elementwise one on `(n, chains)` arrays that vectorises along the chains.
 
-Measured on the 2-core CPU, float32, 1,274 chains, µs per chain and gradient (per-chain vmap
-against chains-last, `benches/bench_gradient.py`): 1-3-1 tanh 2.1 against 0.9; 1-3-3-1 7.5
-against 1.6; 5-3-1 29 against 21; 2-8-8-1 12 against 17; 5-16-16-16-1 185 against 542. The
-crossover lies near 16 weights per layer (`NARROW_WEIGHTS`), the rule `is_narrow` applies to
-every layer.
+Measured on the 2-core CPU, float32, µs per chain and gradient, per-chain vmap against
+chains-last, on random data of each shape (120-1,202 rows; 1,274 chains, 64-256 for the
+wider ones): 1-3-1 tanh 2.1 against 0.9; 1-3-3-1 7.5 against 1.6; 1-5-1 3.0 against 1.8;
+5-3-1 29 against 21; 10-3-1 10.0 against 9.6; 13-3-1 10.4 against 16; 2-8-8-1 12 against
+17; 5-16-16-16-1 185 against 542. The crossover lies near 16 weights per layer
+(`NARROW_WEIGHTS`); `is_narrow` asks it of every layer. `benches/bench_gradient.py` measures
+the study's networks on its data sets.
 
 `logdensity_fn` gives the same function as the per-chain one. Only its *batched gradient* is
 rerouted: a `custom_jvp` whose rule asks a `custom_vmap`ped value-and-gradient, whose batching
