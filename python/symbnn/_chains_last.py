@@ -142,11 +142,15 @@ def logdensity_fn(
 ) -> Callable:
     """`position -> per_chain(position, x, y, weights)`; for a narrow network (`is_narrow`),
     with its batched gradient computed chains-last."""
+
+    def plain(position):  # raises any shape error where it is called
+        return per_chain(position, x, y, weights)
+
     if x.ndim != 2 or x.shape[1] != spec.in_features or not is_narrow(spec.sizes):
-        return lambda position: per_chain(position, x, y, weights)  # raises any shape error
+        return plain
     try:
         y = spec._targets(y, x.shape[0])
     except ShapeError:
-        return lambda position: per_chain(position, x, y, weights)
+        return plain
     w = jnp.ones(x.shape[0], x.dtype) if weights is None else jnp.asarray(weights, x.dtype)
     return batched_gradient(per_chain, chains_last_log_density(spec, log_sigma), x, y, w)

@@ -252,6 +252,23 @@ def run_chees(
     )
 
 
+def _warmup_split(num_warmup: int, settle_fraction: float) -> tuple[int, int]:
+    """`(tuning steps, settle steps)` of a warm-up whose last `settle_fraction` settles."""
+    if not 0.0 <= settle_fraction < 1.0:
+        raise ValueError(f"settle_fraction must lie in [0, 1), got {settle_fraction}")
+    settle = round(num_warmup * settle_fraction) if num_warmup > 0 else 0
+    return num_warmup - settle, settle
+
+
+def _settle(step: Callable, state, key, steps: int):
+    """`steps` steps of the tuned kernel: `(state, infos, drift)`, where `drift` is the rise of
+    the log density across them (NaN without steps), what the convergence verdict reads."""
+    before = state.logdensity
+    state, infos = jax.lax.scan(lambda s, k: step(k, s), state, jax.random.split(key, steps))
+    drift = jnp.where(steps > 0, state.logdensity - before, jnp.nan).astype(before.dtype)
+    return state, infos, drift
+
+
 def run_mclmc(
     logdensity_fn: Callable,
     initial_positions: jax.Array,
@@ -290,10 +307,7 @@ def run_mclmc(
     kernel = blackjax.mcmc.mclmc.build_kernel(
         integrator=integrators.isokinetic_mclachlan, desired_energy_var=desired_energy_var
     )
-    if not 0.0 <= settle_fraction < 1.0:
-        raise ValueError(f"settle_fraction must lie in [0, 1), got {settle_fraction}")
-    settle = round(num_warmup * settle_fraction) if num_warmup > 0 else 0
-    tune = num_warmup - settle
+    tune, settle = _warmup_split(num_warmup, settle_fraction)
 
     def one_chain(position, key):
         init_key, tune_key, settle_key, sample_key = jax.random.split(key, 4)
@@ -330,11 +344,7 @@ def run_mclmc(
         def step(k, s):
             return kernel(k, s, logdensity_fn, imm, L, step_size)
 
-        ld_before = state.logdensity
-        state, settle_info = jax.lax.scan(
-            lambda s, k: step(k, s), state, jax.random.split(settle_key, settle)
-        )
-        drift = state.logdensity - ld_before
+        state, settle_info, drift = _settle(step, state, settle_key, settle)
         energy_var = jnp.mean(jnp.square(settle_info.energy_change)) / d if settle else jnp.nan
         positions, infos = _sample_phase(step, state, sample_key, num_samples, thinning)
         info = {
@@ -344,7 +354,7 @@ def run_mclmc(
             "step_size": step_size,
             "inverse_mass_matrix": jnp.broadcast_to(imm, (d,)),
             "L": L,
-            "settle_drift": jnp.where(settle > 0, drift, jnp.nan).astype(dt),
+            "settle_drift": drift,
             "energy_var": jnp.asarray(energy_var, dt),
         }
         return positions, info
@@ -381,11 +391,8 @@ def run_adjusted_mclmc(
     )
     from blackjax.mcmc import adjusted_mclmc_dynamic as amclmc
 
-    if not 0.0 <= settle_fraction < 1.0:
-        raise ValueError(f"settle_fraction must lie in [0, 1), got {settle_fraction}")
     grads_per_step = 2
-    settle = round(num_warmup * settle_fraction) if num_warmup > 0 else 0
-    tune = num_warmup - settle
+    tune, settle = _warmup_split(num_warmup, settle_fraction)
 
     # Trajectory lengths from the Halton sequence of the step index (BlackJAX's
     # `trajectory_length`), the same for every chain at a step: under vmap a random length
@@ -445,11 +452,7 @@ def run_adjusted_mclmc(
             return kernel(k, s, logdensity_fn, params.step_size, params.inverse_mass_matrix,
                           (avg,))  # fmt: skip
 
-        ld_before = state.logdensity
-        state, settle_info = jax.lax.scan(
-            lambda s, k: step(k, s), state, jax.random.split(settle_key, settle)
-        )
-        drift = state.logdensity - ld_before
+        state, settle_info, drift = _settle(step, state, settle_key, settle)
         positions, infos = _sample_phase(step, state, sample_key, num_samples, thinning)
         info = {
             "acceptance_rate": jnp.mean(infos.acceptance_rate),
@@ -465,7 +468,7 @@ def run_adjusted_mclmc(
             "inverse_mass_matrix": jnp.broadcast_to(params.inverse_mass_matrix, (d,)),
             "L": params.L,
             "num_integration_steps": avg,
-            "settle_drift": jnp.where(settle > 0, drift, jnp.nan).astype(dt),
+            "settle_drift": drift,
         }
         return positions, info
 

@@ -21,7 +21,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from . import _core
+from . import _chains_last, _core
 from .errors import ShapeError, SymbnnError
 
 LEAKY_RELU_SLOPE = 0.01
@@ -309,10 +309,8 @@ class MLP:
         its rows weighted by `weights` if given. Vmapped over chains, a narrow network's
         gradient is computed with the chains on the last axis (`symbnn._chains_last`): the
         same values, two to three times as fast."""
-        from ._chains_last import logdensity_fn
-
         x, y = jnp.asarray(x), jnp.asarray(y)
-        return logdensity_fn(self, x, y, self.log_density, weights=weights)
+        return _chains_last.logdensity_fn(self, x, y, self.log_density, weights=weights)
 
     def init_position(self, key, shape: tuple[int, ...] = ()) -> jax.Array:
         """Draws from the prior, shape `(*shape, position_size)` (log σ from HalfNormal(1))."""
