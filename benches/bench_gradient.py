@@ -6,9 +6,9 @@ side in one run, µs per chain and gradient.
 Rows: f1 and f2 on the study's data sets (and a few other narrow shapes on sinusoidal-sized
 random data). `vmap`: `jax.vmap(jax.value_and_grad(per_chain))`, the per-chain log density
 batched by JAX (batched matrix products); `symbnn`: the same over `spec.logdensity_fn(x, y)`,
-which computes narrow networks chains-last (`symbnn._chains_last`). Each is timed as one jitted
-`fori_loop` of gradient steps (compiled and warmed first). Run it on an otherwise idle machine
-and report the load (`uptime`) with the numbers.
+which computes narrow networks chains-last (`symbnn.model._chains_last`). Each is timed as one
+jitted `fori_loop` of gradient steps (compiled and warmed first). Run it on an otherwise idle
+machine and report the load (`uptime`) with the numbers.
 """
 
 from __future__ import annotations
@@ -48,7 +48,7 @@ def main(argv=None) -> int:
     dtype = jnp.float64 if args.float64 else jnp.float32
 
     import symbnn
-    from symbnn._chains_last import is_narrow
+    from symbnn.model._chains_last import is_narrow
 
     rows = []
     print(f"{'network':28s} {'n':>5s} {'chains':>6s}  vmap µs  symbnn µs  speed-up  max rel err")

@@ -65,7 +65,7 @@ def start(model, chains, dtype, seed=0):
 
 
 def run_autobatched(chains, warmup, draws=1, dtype=jnp.float32, seed=0):
-    from symbnn._nuts_autobatch import build_run_nuts
+    from symbnn.sampling.nuts_engine import build_run_nuts
 
     model, data, logdensity = problem(dtype)
     positions, keys = start(model, chains, dtype, seed)

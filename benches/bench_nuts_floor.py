@@ -45,7 +45,7 @@ def main(argv=None) -> int:
         jax.config.update("jax_enable_x64", True)
 
     import symbnn
-    from symbnn._nuts_autobatch import build_run_nuts
+    from symbnn.sampling.nuts_engine import build_run_nuts
 
     dtype = jnp.float32 if args.float32 else jnp.float64
     data = symbnn.datasets.load("sinusoidal", data_dir=args.data_dir)

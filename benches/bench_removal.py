@@ -18,7 +18,7 @@ import pytest
 from study_numpy import remove_symmetries_study
 
 from symbnn import MLP, removal_quality, remove_symmetries
-from symbnn._planted import plant_modes
+from symbnn.symmetry.planted import plant_modes
 
 F1 = MLP(1, (3,), 1)
 F2 = MLP(8, (16, 16, 16), 1)

@@ -17,7 +17,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 from symbnn import MLP, load_posterior, remove_symmetries  # noqa: E402
-from symbnn._planted import plant_modes  # noqa: E402
+from symbnn.symmetry.planted import plant_modes  # noqa: E402
 
 F1 = MLP(1, (3,), 1)
 

@@ -6,7 +6,7 @@ import pytest
 
 import symbnn
 from symbnn import Posterior, SymbnnError
-from symbnn.symmetry import Transform
+from symbnn.symmetry.canonical import Transform
 
 az = pytest.importorskip("arviz")
 

@@ -1,4 +1,4 @@
-"""symbnn.chains: the study's numbers, exactness against independent references (closed forms,
+"""symbnn.chains.bound: the study's numbers, exactness against independent references (closed forms,
 inclusion–exclusion, a seeded Monte Carlo simulation of the collector), and bad input."""
 
 import math
@@ -17,7 +17,7 @@ from symbnn import (
     expected_chains,
     halfnormal_weights,
 )
-from symbnn.chains import MAX_EXACT_MODES, MAX_INCLUSION_EXCLUSION_MODES, recommended_method
+from symbnn.chains.bound import MAX_EXACT_MODES, MAX_INCLUSION_EXCLUSION_MODES, recommended_method
 
 # paper.md §4, p = 0.99 with the study's weights: (modes, Markov, exact).
 PUBLISHED = [(2, 798, 34), (3, 1274, 54), (5, 2385, 92), (8, 4367, 151), (12, 7423, 233)]

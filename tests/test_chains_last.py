@@ -8,7 +8,7 @@ import pytest
 
 import symbnn
 from symbnn import MLP
-from symbnn._chains_last import NARROW_WEIGHTS, is_narrow
+from symbnn.model._chains_last import NARROW_WEIGHTS, is_narrow
 
 # float64 throughout (conftest), so that 1e-6 relative is a real bound.
 
@@ -103,7 +103,7 @@ def test_hessian_and_nested_vmap():
 
 def test_known_noise_sampler_density_matches():
     """`sample(noise_std=...)` samples the network alone; its chains-last density agrees."""
-    from symbnn.sampling import _logdensity_builder
+    from symbnn.sampling.driver import _logdensity_builder
 
     rng = np.random.default_rng(4)
     spec = MLP(1, (3,), 1)

@@ -9,8 +9,8 @@ import pytest
 from safetensors.numpy import load_file, save_file
 
 from symbnn import canonicalize
-from symbnn.checkpoint import detect_layout, read_checkpoint
 from symbnn.cli import main
+from symbnn.symmetry.checkpoints import detect_layout, read_checkpoint
 
 SIZES = [3, 6, 5, 2]
 

@@ -75,9 +75,9 @@ def _no_work(monkeypatch, *, reproduce=True):
         raise AssertionError("sampled before checking the output")
 
     monkeypatch.setattr(symbnn, "sample", refuse)
-    monkeypatch.setattr(importlib.import_module("symbnn.sampling"), "sample", refuse)
+    monkeypatch.setattr(importlib.import_module("symbnn.sampling.driver"), "sample", refuse)
     if reproduce:
-        monkeypatch.setattr(importlib.import_module("symbnn.reproduce"), "reproduce", refuse)
+        monkeypatch.setattr(importlib.import_module("symbnn.study.reproduce"), "reproduce", refuse)
 
 
 def test_an_output_below_a_file_is_refused_before_any_work(tmp_path, inputs, capsys, monkeypatch):

@@ -7,9 +7,9 @@ import pytest
 from safetensors.numpy import save_file
 
 from symbnn import MLP, CheckpointError, Posterior
-from symbnn._planted import plant_modes
-from symbnn.checkpoint import read_ensemble, read_network
 from symbnn.cli import main
+from symbnn.symmetry.checkpoints import read_ensemble, read_network
+from symbnn.symmetry.planted import plant_modes
 
 
 def _run(capsys, *argv):

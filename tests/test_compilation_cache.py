@@ -5,7 +5,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from symbnn.compilation_cache import default_cache_dir
+from symbnn.sampling.compilation_cache import default_cache_dir
 
 
 def test_default_cache_dir(monkeypatch, tmp_path):

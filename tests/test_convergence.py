@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 import symbnn
-from symbnn.convergence import Convergence, ConvergenceWarning, assess
+from symbnn.sampling.convergence import Convergence, ConvergenceWarning, assess
 
 
 def wave(n=160, seed=0):
@@ -36,7 +36,7 @@ def test_a_run_cut_short_fails_and_warns():
     assert "num_warmup" in str(verdict)
 
 
-@pytest.mark.parametrize("kernel", [symbnn.sampling.DEFAULT_KERNEL, "mclmc"])
+@pytest.mark.parametrize("kernel", [symbnn.sampling.driver.DEFAULT_KERNEL, "mclmc"])
 def test_the_default_settles_and_stays_quiet(kernel):
     x, y = wave()
     with warnings.catch_warnings():
@@ -112,7 +112,7 @@ def test_no_information_is_not_a_failure():
 
 def test_cli_prints_the_warning_as_its_own(capsys, tmp_path, monkeypatch):
     # The verdict itself is tested above; here a failing one is forced, to test the wording.
-    from symbnn import sampling
+    from symbnn.sampling import driver as sampling
     from symbnn.cli import main
 
     failing = Convergence(False, ("the log density still rises",), {})

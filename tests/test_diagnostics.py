@@ -8,7 +8,7 @@ import pytest
 from _posteriors import random_posterior
 
 from symbnn import UnsupportedError, function_space_ess, function_space_rhat
-from symbnn.diagnostics import ess_bulk, split_rhat
+from symbnn.predictive.diagnostics import ess_bulk, split_rhat
 
 
 def _ar1(rng, shape, phi):

@@ -4,7 +4,7 @@ import jax
 import numpy as np
 
 import symbnn
-from symbnn.ensemble import deep_ensemble
+from symbnn.study.baselines import deep_ensemble
 
 
 def test_deep_ensemble_trains_every_member_towards_a_mode():

@@ -15,7 +15,7 @@ from sklearn.utils.estimator_checks import parametrize_with_checks  # noqa: E402
 
 import symbnn  # noqa: E402
 from symbnn import SymbnnError  # noqa: E402
-from symbnn.estimators import BNNClassifier, BNNRegressor  # noqa: E402
+from symbnn.interop.sklearn import BNNClassifier, BNNRegressor  # noqa: E402
 
 # Tiny settings: HMC from prior draws compiles fastest, and the checks fit dozens of times.
 TINY = dict(
@@ -126,7 +126,7 @@ def test_pipeline_and_grid_search():
 def test_chain_counts_and_defaults(monkeypatch):
     import inspect
 
-    import symbnn.estimators as est_mod
+    import symbnn.interop.sklearn as est_mod
 
     seen = {}
 

@@ -124,7 +124,7 @@ def test_crps_equals_the_integral_definition(regression):
 
 
 def test_crps_in_batches_matches(regression, monkeypatch):
-    import symbnn.predictive as P
+    import symbnn.predictive.ppd as P
 
     post, x, y, _, _ = regression
     whole = crps(post, x, y)
@@ -259,7 +259,7 @@ def test_crps_of_many_draws_is_estimated_within_its_error(monkeypatch):
     on a spread-out mixture within a few of its standard errors of the exact double sum."""
     import jax.numpy as jnp
 
-    import symbnn.metrics as M
+    import symbnn.predictive.metrics as M
 
     rng = np.random.default_rng(5)
     s, p = 600, 7

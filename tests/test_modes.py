@@ -6,8 +6,8 @@ import pytest
 
 import symbnn
 from symbnn import MLP, find_modes, recommend_chains
-from symbnn._planted import plant_modes
-from symbnn.modes import Modes, _chains_needed, default_probes
+from symbnn.symmetry.modes import Modes, _chains_needed, default_probes
+from symbnn.symmetry.planted import plant_modes
 
 WEIGHTS = (0.567, 0.35, 0.083)
 

@@ -1,4 +1,4 @@
-"""The autobatched many-chain NUTS engine (`symbnn._nuts_autobatch`).
+"""The autobatched many-chain NUTS engine (`symbnn.sampling.nuts_engine`).
 
 It must make BlackJAX's moves (same kernel, same adaptation, same keys), sample a known
 Gaussian, adapt like `blackjax.window_adaptation`, and keep chains independent of each other.
@@ -14,7 +14,7 @@ import pytest
 from blackjax.adaptation import window_adaptation as wa
 
 import symbnn
-from symbnn._nuts_autobatch import build_run_nuts, run_nuts
+from symbnn.sampling.nuts_engine import build_run_nuts, run_nuts
 
 MEAN2 = jnp.array([1.0, -2.0])
 COV2 = jnp.array([[1.0, 0.8], [0.8, 2.0]])

@@ -8,7 +8,7 @@ from _posteriors import random_posterior
 
 import symbnn
 from symbnn import ShapeError, UnsupportedError
-from symbnn.plot import (
+from symbnn.study.plot import (
     default_params,
     param_name,
     plot_canonicalization,

@@ -95,7 +95,7 @@ def test_functional_convergence_equals_direct_recomputation(chains):
 
 def test_functional_convergence_in_batches_of_draws(monkeypatch):
     """Force batches of 2 draws so that 5 draws per chain run as 3 steps with padding."""
-    import symbnn.predictive as P
+    import symbnn.predictive.ppd as P
 
     post = random_posterior(seed=7, chains=3, draws=5)
     xg, yg = np.linspace(-2, 2, 4), np.linspace(-3, 3, 16)

@@ -14,10 +14,10 @@ from hypothesis import strategies as st
 from safetensors.numpy import save_file
 
 from symbnn import MLP, Posterior, SymbnnError
-from symbnn.checkpoint import read_network
 from symbnn.cli.modes import load as modes_load
 from symbnn.datasets import load_table
-from symbnn.posterior import load_posterior
+from symbnn.sampling.posterior import load_posterior
+from symbnn.symmetry.checkpoints import read_network
 
 FUZZ = settings(
     max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]

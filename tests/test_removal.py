@@ -6,7 +6,7 @@ import pytest
 
 import symbnn
 from symbnn import MLP, removal_quality, remove_symmetries
-from symbnn._planted import plant_modes, scramble
+from symbnn.symmetry.planted import plant_modes, scramble
 
 X = np.random.default_rng(123).standard_normal((20, 8))
 

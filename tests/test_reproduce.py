@@ -9,8 +9,8 @@ import pytest
 
 from symbnn import MLP, datasets
 from symbnn.cli import main
-from symbnn.laplace import laplace
-from symbnn.reproduce import PUBLISHED, ROWS, gap_in_se, markdown_table
+from symbnn.study.baselines import laplace
+from symbnn.study.reproduce import PUBLISHED, ROWS, gap_in_se, markdown_table
 
 
 @pytest.fixture

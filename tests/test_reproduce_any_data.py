@@ -8,7 +8,7 @@ import pytest
 
 from symbnn import DataError
 from symbnn.cli import main
-from symbnn.reproduce import dataset_names, markdown_table, published
+from symbnn.study.reproduce import dataset_names, markdown_table, published
 
 
 @pytest.fixture

@@ -207,7 +207,7 @@ def test_kernel_options_are_type_checked(tmp_path, capsys, option, match):
 
 
 def test_kernel_options_of_the_right_type_pass():
-    from symbnn.sampling import RUNNERS, _kernel_options
+    from symbnn.sampling.driver import RUNNERS, _kernel_options
 
     got = _kernel_options("mclmc", RUNNERS["mclmc"], {"desired_energy_var": 1})
     assert got["desired_energy_var"] == 1.0 and isinstance(got["desired_energy_var"], float)
@@ -218,8 +218,8 @@ def test_kernel_options_of_the_right_type_pass():
 # --- checkpoints ------------------------------------------------------------------------------
 def test_numbered_layers_that_do_not_chain_are_refused(tmp_path, capsys):
     from symbnn import CheckpointError
-    from symbnn.checkpoint import detect_layout
     from symbnn.cli import main
+    from symbnn.symmetry.checkpoints import detect_layout
 
     arrays = {
         "params.Dense_0.kernel": np.ones((1, 3)),
@@ -242,7 +242,7 @@ def test_numbered_layers_that_do_not_chain_are_refused(tmp_path, capsys):
 def test_canonicalize_takes_symbnn_posteriors(tmp_path, capsys):
     from symbnn import load_posterior
     from symbnn.cli import main
-    from symbnn.symmetry import canonicalize
+    from symbnn.symmetry.canonical import canonicalize
 
     post = _posterior()
     src = post.save(tmp_path / "posterior.npz")

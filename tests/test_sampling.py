@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 import symbnn
-from symbnn import _kernels
+from symbnn.sampling import kernels as _kernels
 from symbnn.errors import NonFiniteError, ShapeError, SymbnnError, UnsupportedError
 
 NOISE = 0.5

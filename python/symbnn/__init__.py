@@ -1,7 +1,7 @@
 """symbnn: MCMC for Bayesian neural networks, made affordable by their posterior's symmetries.
 
 The public API; everything else is private. See README.md for a tour. `symbnn.BNNRegressor` and
-`symbnn.BNNClassifier` (scikit-learn estimators, `symbnn.estimators`) load on first use.
+`symbnn.BNNClassifier` (scikit-learn estimators, `symbnn.interop.sklearn`) load on first use.
 """
 
 from . import chains as chains
@@ -11,14 +11,8 @@ from .chains import chains_needed as chains_needed
 from .chains import coverage_probability as coverage_probability
 from .chains import expected_chains as expected_chains
 from .chains import halfnormal_weights as halfnormal_weights
-from .compilation_cache import enable_compilation_cache as enable_compilation_cache
-from .convergence import Convergence as Convergence
-from .convergence import ConvergenceWarning as ConvergenceWarning
 from .datasets import Dataset as Dataset
 from .datasets import load_table as load_table
-from .diagnostics import function_space_ess as function_space_ess
-from .diagnostics import function_space_rhat as function_space_rhat
-from .ensemble import deep_ensemble as deep_ensemble
 from .errors import CheckpointError as CheckpointError
 from .errors import DataError as DataError
 from .errors import NonFiniteError as NonFiniteError
@@ -26,49 +20,55 @@ from .errors import ShapeError as ShapeError
 from .errors import SymbnnError as SymbnnError
 from .errors import UnsupportedError as UnsupportedError
 from .errors import WeightsError as WeightsError
-from .laplace import laplace as laplace
-from .metrics import LPPD as LPPD
-from .metrics import accuracy as accuracy
-from .metrics import coverage as coverage
-from .metrics import crps as crps
-from .metrics import ece as ece
-from .metrics import evaluate as evaluate
-from .metrics import lppd as lppd
-from .metrics import nll as nll
-from .metrics import predictive_quantiles as predictive_quantiles
-from .metrics import rmse as rmse
 from .model import ACTIVATIONS as ACTIVATIONS
 from .model import MLP as MLP
 from .model import SYMMETRIES as SYMMETRIES
 from .model import Symmetries as Symmetries
-from .modes import ChainRecommendation as ChainRecommendation
-from .modes import Modes as Modes
-from .modes import find_modes as find_modes
-from .modes import recommend_chains as recommend_chains
-from .posterior import Posterior as Posterior
-from .posterior import load_posterior as load_posterior
+from .predictive import LPPD as LPPD
 from .predictive import FunctionalConvergence as FunctionalConvergence
 from .predictive import Predictive as Predictive
+from .predictive import accuracy as accuracy
+from .predictive import coverage as coverage
+from .predictive import crps as crps
+from .predictive import ece as ece
+from .predictive import evaluate as evaluate
+from .predictive import function_space_ess as function_space_ess
+from .predictive import function_space_rhat as function_space_rhat
 from .predictive import functional_convergence as functional_convergence
+from .predictive import lppd as lppd
+from .predictive import nll as nll
 from .predictive import ppd_grid as ppd_grid
 from .predictive import predict as predict
-from .removal import Removal as Removal
-from .removal import removal_quality as removal_quality
-from .removal import remove_symmetries as remove_symmetries
-from .report import summary_table as summary_table
-from .report import write_report as write_report
+from .predictive import predictive_quantiles as predictive_quantiles
+from .predictive import rmse as rmse
+from .sampling import Convergence as Convergence
+from .sampling import ConvergenceWarning as ConvergenceWarning
+from .sampling import Posterior as Posterior
+from .sampling import enable_compilation_cache as enable_compilation_cache
+from .sampling import load_posterior as load_posterior
 from .sampling import sample as sample
+from .study import deep_ensemble as deep_ensemble
+from .study import laplace as laplace
+from .study import summary_table as summary_table
+from .study import write_report as write_report
+from .symmetry import ChainRecommendation as ChainRecommendation
+from .symmetry import Modes as Modes
+from .symmetry import Removal as Removal
 from .symmetry import Transform as Transform
 from .symmetry import canonicalize as canonicalize
 from .symmetry import canonicalize_pytree as canonicalize_pytree
 from .symmetry import cardinality as cardinality
+from .symmetry import find_modes as find_modes
 from .symmetry import log_cardinality as log_cardinality
+from .symmetry import recommend_chains as recommend_chains
+from .symmetry import removal_quality as removal_quality
+from .symmetry import remove_symmetries as remove_symmetries
 
 
 def __getattr__(name: str):
     # The scikit-learn estimators need an optional extra: import them on first use only.
     if name in ("BNNClassifier", "BNNRegressor"):
-        from . import estimators
+        from .interop import sklearn as estimators
 
         return getattr(estimators, name)
     raise AttributeError(f"module 'symbnn' has no attribute {name!r}")

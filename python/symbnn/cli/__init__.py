@@ -51,7 +51,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _show_warning(command, default, message, category, *args, **kwargs):
     """The sampler's verdicts read as the command's own words, not as a Python warning."""
-    from ..convergence import ConvergenceWarning
+    from ..sampling.convergence import ConvergenceWarning
 
     if issubclass(category, ConvergenceWarning):
         print(f"symbnn {command}: warning: {message}", file=sys.stderr)
@@ -62,7 +62,7 @@ def _show_warning(command, default, message, category, *args, **kwargs):
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args._uses_jax:
-        from ..compilation_cache import enable_compilation_cache
+        from ..sampling.compilation_cache import enable_compilation_cache
 
         enable_compilation_cache()  # a second run of the same shapes skips compilation
     try:

@@ -87,7 +87,7 @@ def _parse_sizes(text: str | None) -> list[int] | None:
 
 def _find(inputs: list[str]) -> list[tuple[Path, Path | None]]:
     """`(file, the directory it was found in or None)` for every input."""
-    from ..checkpoint import format_of
+    from ..symmetry.checkpoints import format_of
 
     files: list[tuple[Path, Path | None]] = []
     for name in inputs:
@@ -153,7 +153,7 @@ def _plan(args: argparse.Namespace) -> list[tuple[Path, Path]]:
 
 
 def _numpy_activation(name: str):
-    from ..model import LEAKY_RELU_SLOPE
+    from ..model.mlp import LEAKY_RELU_SLOPE
 
     if name == "gelu":
         from scipy.special import erf
@@ -221,7 +221,7 @@ def _failing(job: _Job, error: SymbnnError) -> SymbnnError:
 
 
 def _read(job: _Job) -> _Job:
-    from ..checkpoint import read_checkpoint
+    from ..symmetry.checkpoints import read_checkpoint
 
     try:
         job.ckpt = read_checkpoint(job.src)
@@ -233,8 +233,8 @@ def _read(job: _Job) -> _Job:
 def _posterior_layout(job: _Job, args, sizes):
     """(layout, activation) of a posterior written by `symbnn sample` or `run`: its network is
     in the file, its `samples` in the flat layout; the other entries are copied unchanged."""
-    from ..checkpoint import MlpLayout
-    from ..posterior import posterior_from_arrays
+    from ..sampling.posterior import posterior_from_arrays
+    from ..symmetry.checkpoints import MlpLayout
 
     spec = posterior_from_arrays(job.ckpt.arrays, str(job.src)).spec
     stored = ",".join(map(str, spec.sizes))
@@ -256,8 +256,8 @@ def _posterior_layout(job: _Job, args, sizes):
 def _prepare(job: _Job, args, sizes, layouts: dict) -> None:
     """Layout (detected once per distinct set of keys, shapes and dtypes), activation, and the
     parameters as rows in the working dtype."""
-    from ..checkpoint import detect_layout
     from ..errors import NonFiniteError
+    from ..symmetry.checkpoints import detect_layout
 
     arrays = job.ckpt.arrays
     if job.ckpt.format == "npz" and {"metadata", "samples"} <= set(arrays):
@@ -293,7 +293,7 @@ def _prepare(job: _Job, args, sizes, layouts: dict) -> None:
 
 def _canonicalize_group(jobs: list[_Job], args) -> None:
     """All files of one network and dtype in one call into the core."""
-    from ..symmetry import canonicalize
+    from ..symmetry.canonical import canonicalize
 
     first = jobs[0]
     stacked = np.concatenate([job.theta for job in jobs]) if len(jobs) > 1 else first.theta
@@ -334,7 +334,7 @@ def _write_all(jobs: list[_Job], pool) -> None:
     """Every output into a temporary file first, renamed into place only once all are
     written: a failed write (a full disk) leaves no output at all."""
     from .._atomic import atomic_path
-    from ..checkpoint import Checkpoint, write_checkpoint_to
+    from ..symmetry.checkpoints import Checkpoint, write_checkpoint_to
 
     def write(job: _Job, tmp: Path) -> None:
         write_checkpoint_to(tmp, Checkpoint(job.new, job.ckpt.metadata, job.ckpt.format), job.dst)

@@ -48,7 +48,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def main(args: argparse.Namespace) -> int:
     import numpy as np
 
-    from .. import chains
+    from ..chains import bound as chains
 
     if args.weights is not None:
         weights = np.asarray(_parse_weights(args.weights))

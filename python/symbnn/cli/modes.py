@@ -45,8 +45,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def load(path: Path, activation: str):
     """(samples (..., d), spec, description) from a posterior .npz, one checkpoint file, or a
     directory of checkpoints."""
-    from ..checkpoint import read_ensemble, read_network, read_npz
-    from ..posterior import posterior_from_arrays
+    from ..sampling.posterior import posterior_from_arrays
+    from ..symmetry.checkpoints import read_ensemble, read_network, read_npz
 
     if path.is_dir():
         theta, spec = read_ensemble(path, activation)
@@ -64,7 +64,7 @@ def load(path: Path, activation: str):
 
 
 def main(args: argparse.Namespace) -> int:
-    from ..modes import find_modes, recommend_chains
+    from ..symmetry.modes import find_modes, recommend_chains
 
     path = Path(args.path)
     samples, spec, what = load(path, args.activation)

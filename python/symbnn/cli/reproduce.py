@@ -27,7 +27,7 @@ def _names(text: str) -> list[str]:
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    from ..reproduce import BUDGETS, DATASETS, ROWS
+    from ..study.reproduce import BUDGETS, DATASETS, ROWS
 
     p.add_argument("--data-dir", type=Path, required=True, help="folder of NAME.data + splits.json")
     p.add_argument("--networks", type=_names, default=["f1"], help="f1, f2 or f1,f2 (default f1)")
@@ -89,7 +89,7 @@ def _kernel_options(pairs: list[str]) -> dict | None:
 def main(args: argparse.Namespace) -> int:
     from .._atomic import check_writable
     from ..errors import SymbnnError
-    from ..reproduce import BUDGETS, reproduce, with_overrides
+    from ..study.reproduce import BUDGETS, reproduce, with_overrides
 
     if args.outdir.exists() and not args.outdir.is_dir():
         raise SymbnnError(f"-o {args.outdir} is a file; name a folder for the results")

@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 
 from ..errors import SymbnnError
-from ..sampling import DEFAULT_KERNEL
+from ..sampling.driver import DEFAULT_KERNEL
 from .sample import add_data_arguments, load_data, parse_hidden
 
 USES_JAX = True  # compiles programs: the command enables the compilation cache
@@ -90,7 +90,7 @@ def _plots(args, outdir, posterior, data, convergence, canonical, num_chains, mo
 
     if args.no_plots:
         return []
-    from ..plot import write_run_plots
+    from ..study.plot import write_run_plots
 
     return write_run_plots(
         posterior,
@@ -115,7 +115,7 @@ def main(args) -> int:
         sample,
     )
     from .._atomic import atomic_folder
-    from ..report import summary_table, write_report
+    from ..study.report import summary_table, write_report
 
     t0 = time.perf_counter()
     if args.chains is not None and args.chains < 1:

@@ -12,7 +12,7 @@ import json
 import re
 from pathlib import Path
 
-from ..sampling import DEFAULT_KERNEL
+from ..sampling.driver import DEFAULT_KERNEL
 
 USES_JAX = True  # compiles programs: the command enables the compilation cache
 HELP = "run many MCMC chains on a Bayesian MLP and save the posterior"
@@ -108,9 +108,9 @@ def main(args: argparse.Namespace) -> int:
 
     from .._atomic import check_writable
     from ..errors import SymbnnError
-    from ..metrics import lppd
-    from ..model import MLP
-    from ..sampling import sample
+    from ..model.mlp import MLP
+    from ..predictive.metrics import lppd
+    from ..sampling.driver import sample
 
     options = _options(args.option)
     data, source = load_data(args)

@@ -95,7 +95,7 @@ from blackjax.mcmc.proposal import (
     proposal_generator,
 )
 
-from .errors import ShapeError, SymbnnError
+from ..errors import ShapeError, SymbnnError
 
 #: |H(z) - H0| above which a leapfrog step counts as divergent (BlackJAX's and Stan's).
 DIVERGENCE_THRESHOLD = 1000.0

@@ -31,7 +31,7 @@ import jax.numpy as jnp
 from jax.custom_batching import custom_vmap
 from jax.custom_derivatives import SymbolicZero
 
-from .errors import ShapeError
+from ..errors import ShapeError
 
 #: A layer with at most this many weights is computed elementwise, chains last.
 NARROW_WEIGHTS = 16

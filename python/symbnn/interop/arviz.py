@@ -16,7 +16,7 @@ import json
 
 import numpy as np
 
-from .errors import SymbnnError
+from ..errors import SymbnnError
 
 #: `symmetries` values of `to_arviz`: the reference set, removal across samples, raw.
 SYMMETRY_MODES = ("canonicalize", "remove", None)
@@ -32,8 +32,8 @@ def param_names(spec) -> list[str]:
 
 
 def _parameters(posterior, symmetries, removal_options) -> tuple[np.ndarray, dict]:
-    from .removal import remove_symmetries
-    from .symmetry import canonicalize
+    from ..symmetry.canonical import canonicalize
+    from ..symmetry.removal import remove_symmetries
 
     if symmetries not in SYMMETRY_MODES:
         raise SymbnnError(
@@ -75,7 +75,7 @@ def to_arviz(posterior, x=None, y=None, *, symmetries="canonicalize", removal_op
         raise ImportError(
             "Posterior.to_arviz needs arviz: pip install arviz (or symbnn[arviz])"
         ) from e
-    from .predictive import check_inputs, check_targets, predict
+    from ..predictive.ppd import check_inputs, check_targets, predict
 
     spec = posterior.spec
     if y is not None and x is None:

@@ -25,8 +25,8 @@ from scipy.fft import next_fast_len
 from scipy.special import ndtri
 from scipy.stats import rankdata
 
-from .errors import ShapeError, UnsupportedError
-from .predictive import Predictive, check_inputs, posterior_arrays, predict
+from ..errors import ShapeError, UnsupportedError
+from .ppd import Predictive, check_inputs, posterior_arrays, predict
 
 MIN_DRAWS = 4
 

@@ -39,9 +39,9 @@ from pathlib import Path
 import jax
 import numpy as np
 
-from ._atomic import write_text
-from .errors import DataError, SymbnnError
-from .sampling import DEFAULT_KERNEL
+from .._atomic import write_text
+from ..errors import DataError, SymbnnError
+from ..sampling.driver import DEFAULT_KERNEL
 
 #: The study's networks (paper.md §5).
 NETWORKS: dict[str, tuple[int, ...]] = {"f1": (3,), "f2": (16, 16, 16)}
@@ -132,7 +132,7 @@ def _timed(fn: Callable):
 
 
 def _row_result(posterior, data, wall_s: float, **extra) -> dict:
-    from .metrics import evaluate
+    from ..predictive.metrics import evaluate
 
     scored = posterior
     finite = posterior.diagnostics.get("finite")
@@ -149,7 +149,7 @@ def _row_result(posterior, data, wall_s: float, **extra) -> dict:
 
 
 def _mcmc_row(spec, data, *, chains, draws, kernel, budget, seed, progress):
-    from .sampling import sample
+    from ..sampling.driver import sample
 
     post, wall = _timed(
         lambda: sample(
@@ -193,7 +193,7 @@ def _mcmc_row(spec, data, *, chains, draws, kernel, budget, seed, progress):
 
 
 def _bound_count(budget: Budget) -> int:
-    from .chains import chains_needed, halfnormal_weights
+    from ..chains.bound import chains_needed, halfnormal_weights
 
     if budget.bound_chains is not None:
         return budget.bound_chains
@@ -202,7 +202,7 @@ def _bound_count(budget: Budget) -> int:
 
 def run_cell(spec, data, budget: Budget, *, seed: int, rows: Sequence[str], progress: bool):
     """Yield `(row, result, posterior)` for the rows of one (network, data set) cell."""
-    from .ensemble import deep_ensemble
+    from .baselines import deep_ensemble
 
     ensemble = None
     for row in rows:
@@ -235,7 +235,7 @@ def run_cell(spec, data, budget: Budget, *, seed: int, rows: Sequence[str], prog
                     epochs=ensemble.settings["epochs"],
                 )  # fmt: skip
             else:
-                from .laplace import laplace
+                from .baselines import laplace
 
                 best = int(np.argmin(ensemble.diagnostics["final_loss"]))
                 mode = ensemble.samples[best, 0]
@@ -305,7 +305,7 @@ def _no_split(data_dir: Path, what: str) -> DataError:
 def load_dataset(data_dir: str | Path, name: str, *, test_fraction: float | None, seed: int):
     """`(Dataset, split description)`: `DIR/NAME.data` on its `splits.json` split, else (with
     `test_fraction`) on a random split seeded by `seed`."""
-    from . import datasets as ds
+    from .. import datasets as ds
 
     data_dir = Path(data_dir)
     path = data_dir / f"{name}.data"
@@ -344,7 +344,7 @@ def reproduce(
     `datasets`: names of `DIR/NAME.data` tables, or `["all"]`. `test_fraction`: for tables
     without a split in `DIR/splits.json`, hold out this fraction of rows (seeded by `seed`);
     without it such tables are refused before anything runs."""
-    from .model import MLP
+    from ..model.mlp import MLP
     from .report import write_report
 
     networks = _check_names(networks, list(NETWORKS), "networks")
@@ -406,9 +406,9 @@ def reproduce(
 def figures(posterior, spec, outdir: Path, *, bound: int | None = None) -> list[Path]:
     """The convergence figure (KL between successive PPDs as chains are added) and the
     symmetry-removal figure of an `f1` posterior."""
+    from ..predictive.ppd import functional_convergence
+    from ..symmetry.removal import remove_symmetries
     from .plot import plot_convergence, plot_removal, save_figure
-    from .predictive import functional_convergence
-    from .removal import remove_symmetries
 
     curve = functional_convergence(posterior)
     removal = remove_symmetries(posterior.flat_samples(), spec)

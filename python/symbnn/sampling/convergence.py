@@ -104,7 +104,7 @@ def energy_check(diagnostics: dict, settings: dict, finite: np.ndarray) -> dict 
 def rhat_check(posterior, x_probe) -> dict | None:
     if x_probe is None or posterior.num_draws < MIN_DRAWS:
         return None
-    from .diagnostics import function_space_rhat
+    from ..predictive.diagnostics import function_space_rhat
 
     finite = np.asarray(posterior.diagnostics.get("finite", np.ones(posterior.num_chains, bool)))
     if finite.sum() < 1:

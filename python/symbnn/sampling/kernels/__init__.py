@@ -34,7 +34,7 @@ from blackjax.adaptation.base import get_filter_adapt_info_fn
 from blackjax.adaptation.mclmc_adaptation import MCLMCAdaptationState
 from blackjax.mcmc import integrators
 
-from ._nuts_autobatch import run_nuts
+from ..nuts_engine import run_nuts
 
 # The warm-up diagnostics kept per step (the rest of BlackJAX's adaptation info is dropped,
 # which keeps memory at a few scalars per chain and step).

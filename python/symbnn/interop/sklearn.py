@@ -28,13 +28,13 @@ except ImportError as e:  # pragma: no cover - depends on the environment
         "symbnn's scikit-learn estimators need scikit-learn>=1.6: pip install 'symbnn[sklearn]'"
     ) from e
 
-from .chains import chains_needed, halfnormal_weights
-from .errors import SymbnnError
-from .metrics import lppd, predictive_quantiles
-from .model import MLP
-from .posterior import Posterior
-from .predictive import predict as _predict
-from .sampling import sample
+from ..chains.bound import chains_needed, halfnormal_weights
+from ..errors import SymbnnError
+from ..model.mlp import MLP
+from ..predictive.metrics import lppd, predictive_quantiles
+from ..predictive.ppd import predict as _predict
+from ..sampling.driver import sample
+from ..sampling.posterior import Posterior
 
 _SAMPLE_DEFAULTS = {
     name: p.default

@@ -23,9 +23,9 @@ import jax.numpy as jnp
 import numpy as np
 from jax.scipy.special import ndtr, ndtri
 
+from ..errors import SymbnnError, UnsupportedError
 from .diagnostics import MIN_DRAWS, _rhat_ess_of
-from .errors import SymbnnError, UnsupportedError
-from .predictive import (
+from .ppd import (
     _HALF_LOG_2PI,
     Predictive,
     _batch,

@@ -20,10 +20,10 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from . import _core
-from .checkpoint import MlpLayout, detect_layout
-from .errors import NonFiniteError, ShapeError, SymbnnError, UnsupportedError
-from .model import MLP, SYMMETRIES
+from .. import _core
+from ..errors import NonFiniteError, ShapeError, SymbnnError, UnsupportedError
+from ..model.mlp import MLP, SYMMETRIES
+from .checkpoints import MlpLayout, detect_layout
 
 __all__ = [
     "Transform",

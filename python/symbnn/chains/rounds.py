@@ -14,8 +14,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from .errors import SymbnnError
-from .posterior import Posterior
+from ..errors import SymbnnError
+from ..sampling.posterior import Posterior
 
 
 def _concatenate(parts: list[Posterior]) -> Posterior:
@@ -52,7 +52,7 @@ def sample_auto(
 ) -> Posterior:
     """Run rounds of `sample_fn(spec, x, y, num_chains=..., first_chain=..., **options)` until
     the estimated chain count is met (see the module docstring)."""
-    from .modes import find_modes, recommend_chains
+    from ..symmetry.modes import find_modes, recommend_chains
 
     if not 0.0 < confidence < 1.0:
         raise SymbnnError(f"confidence must be in (0, 1), got {confidence}")

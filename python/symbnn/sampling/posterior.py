@@ -16,9 +16,9 @@ from pathlib import Path
 
 import numpy as np
 
-from ._atomic import atomic_path
-from .errors import DataError, ShapeError, SymbnnError
-from .model import MLP
+from .._atomic import atomic_path
+from ..errors import DataError, ShapeError, SymbnnError
+from ..model.mlp import MLP
 
 FORMAT = "symbnn.posterior"
 VERSION = 1
@@ -147,7 +147,7 @@ class Posterior:
           `az.waic` (give the training data) or held-out scoring (give the test data).
         - sample_stats: the per-chain scalar diagnostics, repeated over draws.
         """
-        from ._arviz import to_arviz
+        from ..interop.arviz import to_arviz
 
         return to_arviz(self, x, y, symmetries=symmetries, removal_options=removal_options)
 
@@ -155,7 +155,7 @@ class Posterior:
 def load_posterior(path: str | os.PathLike) -> Posterior:
     """Read a file written by `Posterior.save` (never unpickles). Raises `DataError` naming the
     file and the problem."""
-    from .checkpoint import read_npz
+    from ..symmetry.checkpoints import read_npz
 
     return posterior_from_arrays(
         read_npz(path, DataError, "not a readable posterior archive"), os.fspath(path)

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ._atomic import write_text
-from .errors import SymbnnError
+from .._atomic import write_text
+from ..errors import SymbnnError
 
 # Known metric keys -> labels, in display order; other scalar keys follow under their own name.
 _LABELS = {

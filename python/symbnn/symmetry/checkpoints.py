@@ -32,8 +32,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ._atomic import atomic_path
-from .errors import CheckpointError, NonFiniteError, SymbnnError
+from .._atomic import atomic_path
+from ..errors import CheckpointError, NonFiniteError, SymbnnError
 
 FORMATS = {".safetensors": "safetensors", ".npz": "npz"}
 LAYOUTS = ("auto", "flax", "torch", "flat")
@@ -153,7 +153,7 @@ def write_checkpoint_to(tmp: str | os.PathLike, ckpt: Checkpoint, path: str | os
 def read_network(path: str | os.PathLike, activation: str = "tanh"):
     """One plain-MLP checkpoint as `(theta (d,) float64, MLP)`; the activation is not stored
     in such files and is passed in."""
-    from .model import MLP
+    from ..model.mlp import MLP
 
     ckpt = read_checkpoint(path)
     try:

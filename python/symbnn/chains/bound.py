@@ -30,8 +30,8 @@ from typing import Literal
 import numpy as np
 from numpy.typing import ArrayLike
 
-from . import _core
-from .errors import ShapeError, SymbnnError, WeightsError
+from .. import _core
+from ..errors import ShapeError, SymbnnError, WeightsError
 
 Method = Literal["exact", "union", "markov"]
 

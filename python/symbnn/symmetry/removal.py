@@ -34,8 +34,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from . import _core
-from .errors import ShapeError, SymbnnError
+from .. import _core
+from ..errors import ShapeError, SymbnnError
 
 METHODS = ("assignment", "study")
 

@@ -21,8 +21,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from . import _chains_last, _core
-from .errors import ShapeError, SymbnnError
+from .. import _core
+from ..errors import ShapeError, SymbnnError
+from . import _chains_last
 
 LEAKY_RELU_SLOPE = 0.01
 

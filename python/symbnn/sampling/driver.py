@@ -31,37 +31,24 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 import numpy as np
-import optax
 from jax.sharding import Mesh, NamedSharding
 from jax.sharding import PartitionSpec as P
 
-from . import _chains_last
-from ._kernels import GROUPED, RUNNERS
+from .._checks import check_data, positive_int
+from ..errors import SymbnnError, UnsupportedError
+from ..model import _chains_last
+from ..model.mlp import MLP
 from .convergence import ConvergenceWarning, assess
-from .errors import NonFiniteError, ShapeError, SymbnnError, UnsupportedError
-from .model import MLP
+from .kernels import GROUPED, RUNNERS
 from .posterior import Posterior
+from .starts import (
+    check_init,
+    fan_in_scale,
+    holdout_score,
+    optimize_starts,
+    prior_start,
+)
 
-INITS = ("prior", "ensemble")
-#: Defaults of `init="ensemble"`: full-batch Adam on the negative log posterior, its learning
-#: rate decayed along a cosine to 1 % of the start, from fan-in scaled starts (see
-#: `_fan_in_scale`). Measured on f2 (airfoil, 32 chains): 4000 such steps reach a noise σ of
-#: 0.083 where prior-scaled starts reach 0.14 and minibatch AdamW (MILE's recipe, 300 epochs)
-#: 0.17; the sampler then needs far fewer steps to settle. Each start holds out `holdout` of
-#: the rows and keeps its best iterate on them, checked every `check_every` steps (see
-#: `_optimize_starts`; `holdout=0` trains on all rows to the end).
-ENSEMBLE_DEFAULTS = {
-    "optimizer": "adam",
-    "learning_rate": 2e-2,
-    "num_steps": 3000,
-    "schedule": "cosine",
-    "start": "fan_in",
-    "holdout": 0.1,
-    "check_every": 100,
-}
-_SCHEDULES = ("constant", "cosine")
-_STARTS = ("prior", "fan_in")
-_OPTIMIZERS = {"adam": optax.adam, "rmsprop": optax.rmsprop, "sgd": optax.sgd}
 DEFAULT_CHUNK = 4096
 #: `sample`'s kernel, and the CLI's and `reproduce --budget cpu`'s: Metropolis-adjusted MCLMC
 #: (README, "The default sampler": side by side with unadjusted MCLMC on the five f2 data sets
@@ -131,7 +118,7 @@ def sample(
     if isinstance(num_chains, str):
         if num_chains != "auto":
             raise SymbnnError(f"num_chains must be a positive int or 'auto', got {num_chains!r}")
-        from .adaptive import sample_auto
+        from ..chains.rounds import sample_auto
 
         return sample_auto(
             sample, spec, x, y, confidence=confidence, pilot_chains=pilot_chains,
@@ -144,14 +131,14 @@ def sample(
     # --- validation: everything before anything compiles --------------------------------
     if not isinstance(spec, MLP):
         raise SymbnnError(f"spec must be an MLP, got {type(spec).__name__}")
-    num_chains = _positive_int(num_chains, "num_chains")
-    num_warmup = _positive_int(num_warmup, "num_warmup", minimum=0)
-    num_samples = _positive_int(num_samples, "num_samples")
-    thinning = _positive_int(thinning, "thinning")
-    first_chain = _positive_int(first_chain, "first_chain", minimum=0)
+    num_chains = positive_int(num_chains, "num_chains")
+    num_warmup = positive_int(num_warmup, "num_warmup", minimum=0)
+    num_samples = positive_int(num_samples, "num_samples")
+    thinning = positive_int(thinning, "thinning")
+    first_chain = positive_int(first_chain, "first_chain", minimum=0)
     if not isinstance(seed, int | np.integer) or isinstance(seed, bool):
         raise SymbnnError(f"seed must be an integer, got {seed!r}")
-    x, y = _check_data(spec, x, y)
+    x, y = check_data(spec, x, y)
     if noise_std is not None:
         if spec.likelihood != "gaussian":
             raise SymbnnError("noise_std applies to regression (likelihood='gaussian') only")
@@ -163,12 +150,12 @@ def sample(
     runner = RUNNERS[kernel]
     options = _kernel_options(kernel, runner, kernel_options)
     dim = spec.num_params if noise_std is not None else spec.position_size
-    starts, init_name, init_opts = _check_init(init, init_options, num_chains, dim)
+    starts, init_name, init_opts = check_init(init, init_options, num_chains, dim)
     devices = _check_devices(devices)
     # Kernels that adapt across a group of consecutive chains need whole groups per chunk.
-    group = _positive_int(options[GROUPED[kernel]], GROUPED[kernel]) if kernel in GROUPED else 1
+    group = positive_int(options[GROUPED[kernel]], GROUPED[kernel]) if kernel in GROUPED else 1
     if chunk_size is not None:
-        chunk_size = _positive_int(chunk_size, "chunk_size")
+        chunk_size = positive_int(chunk_size, "chunk_size")
     unit = math.lcm(len(devices), group)  # a chunk must split evenly over devices and groups
     chunk = _round_up(min(num_chains, chunk_size or DEFAULT_CHUNK), unit)
     num_chunks = -(-num_chains // chunk)
@@ -349,25 +336,25 @@ def _program(r: _Recipe, base_key, chain_ids, x, y, *given):
     if given:
         pos = given[0]
     else:
-        pos = jax.vmap(partial(_prior_start, r.spec, r.noise_std))(init_keys)
+        pos = jax.vmap(partial(prior_start, r.spec, r.noise_std))(init_keys)
         if r.init == "ensemble":
             opts = dict(r.init_options)
             if opts.pop("start") == "fan_in":
-                pos = pos * jnp.asarray(_fan_in_scale(r.spec, pos.shape[-1]), pos.dtype)
+                pos = pos * jnp.asarray(fan_in_scale(r.spec, pos.shape[-1]), pos.dtype)
             fraction, check_every = opts.pop("holdout"), opts.pop("check_every")
             holdout = None
             if fraction > 0 and x.shape[0] >= 10:
                 build = _logdensity_builder(r.spec, r.noise_std)
                 holdout = (
                     build,
-                    _holdout_score(r.spec),
+                    holdout_score(r.spec),
                     x,
                     y,
                     fraction,
                     min(check_every, opts["num_steps"]),
                 )
             split_keys = jax.vmap(lambda k: jax.random.fold_in(k, 1))(init_keys)
-            pos = _optimize_starts(ld, pos, **opts, holdout=holdout, keys=split_keys)
+            pos = optimize_starts(ld, pos, **opts, holdout=holdout, keys=split_keys)
             optimised = True
     draws, info = RUNNERS[r.kernel](
         ld,
@@ -409,151 +396,7 @@ def _logdensity_builder(spec: MLP, noise_std: float | None) -> Callable:
     return build
 
 
-def _holdout_score(spec: MLP) -> Callable:
-    """`(position, x, y) -> score` of a start on held-out rows, higher is better. Regression
-    scores the network by its mean squared error alone, the Gaussian log likelihood with σ
-    profiled out: the sampler re-fits σ in a few steps, whereas a σ the optimiser has not yet
-    caught up with would make the score prefer the untrained start (measured on airfoil, f2:
-    starts stopped by the σ-dependent likelihood reach σ 0.18, by this score 0.10)."""
-    if spec.likelihood == "categorical":
-        return lambda position, x, y: spec.log_likelihood(position[: spec.num_params], x, y)
-    return lambda position, x, y: -jnp.mean((y - spec.apply(position[: spec.num_params], x)) ** 2)
-
-
-def _prior_start(spec: MLP, noise_std: float | None, key) -> jax.Array:
-    pos = spec.init_position(key)
-    return pos[: spec.num_params] if noise_std is not None else pos
-
-
-def _fan_in_scale(spec: MLP, size: int) -> np.ndarray:
-    """Per-coordinate factors that turn a standard-normal prior draw into a LeCun-normal
-    network start: weights with standard deviation `1/√fan_in`, biases and `log σ` zero.
-    Prior-scale weights (sd 1) saturate the tanh units of 16-wide layers, and an optimiser
-    started there stalls at a much worse fit (measured: σ 0.14 against 0.08 on airfoil)."""
-    sizes = (spec.in_features, *spec.hidden, spec.out_features)
-    parts = []
-    for fan_in, fan_out in zip(sizes[:-1], sizes[1:], strict=True):
-        parts += [np.full(fan_in * fan_out, fan_in**-0.5), np.zeros(fan_out)]
-    scale = np.concatenate(parts)
-    return np.concatenate([scale, np.zeros(size - len(scale))])  # log σ (if any) starts at 0
-
-
-def _optimize_starts(
-    logdensity_fn, starts, *, optimizer, learning_rate, num_steps, schedule="constant",
-    holdout=None, keys=None,
-):  # fmt: skip
-    """Full-batch optax on `-logdensity_fn` for every start `(C, D)`, vmapped; a start that
-    ends non-finite falls back to its initial point (the sampler then reports the chain).
-    `schedule="cosine"` decays the learning rate to 1 % of `learning_rate` over the steps.
-
-    `holdout=(build, score_fn, x, y, fraction, check_every)` stops early as MILE's deep
-    ensembles do: each start (its key in `keys`) trains on its own random `1 - fraction` of
-    the rows (`build(x, y, weights)` gives that part's log density, the others weighted 0,
-    so that the data stay shared by all chains) and keeps the iterate that scores
-    best on the rest (`score_fn(position, x, y)`, checked every `check_every` steps).
-    Without it a network with more weights than the data has rows interpolates the training
-    set with a vanishing noise σ, a region of huge density that no sampler leaves in a short
-    run (measured on diabetes, f2: σ 0.005, test LPPD -134; stopped early: σ 0.38, -1.23)."""
-    lr = learning_rate
-    if schedule == "cosine":
-        lr = optax.cosine_decay_schedule(learning_rate, num_steps, alpha=0.01)
-    opt = _OPTIMIZERS[optimizer](lr)
-
-    def run(p0, ld, steps):
-        grad = jax.grad(lambda p: -ld(p))
-
-        def step(carry, _):
-            p, s = carry
-            updates, s = opt.update(grad(p), s, p)
-            return (optax.apply_updates(p, updates), s), None
-
-        return jax.lax.scan(step, p0, None, length=steps)[0]
-
-    def finite_or(p, p0):
-        return jnp.where(jnp.all(jnp.isfinite(p)) & jnp.isfinite(logdensity_fn(p)), p, p0)
-
-    if holdout is None:
-        return jax.vmap(
-            lambda p0: finite_or(run((p0, opt.init(p0)), logdensity_fn, num_steps)[0], p0)
-        )(starts)
-
-    build, score_fn, x, y, fraction, check_every = holdout
-    n = x.shape[0]
-    n_val = max(1, round(fraction * n))
-    rounds, rest = divmod(num_steps, check_every)
-
-    def one(p0, key):
-        order = jax.random.permutation(key, n)
-        val = order[:n_val]
-        ld_fit = build(x, y, jnp.ones(n, x.dtype).at[val].set(0.0))
-
-        def score(p):
-            v = score_fn(p, x[val], y[val])
-            return jnp.where(jnp.isfinite(v), v, -jnp.inf)
-
-        def check(carry, _):
-            state, best, best_p = carry
-            state = run(state, ld_fit, check_every)
-            v = score(state[0])
-            better = v > best
-            return (state, jnp.where(better, v, best), jnp.where(better, state[0], best_p)), None
-
-        carry = ((p0, opt.init(p0)), score(p0), p0)
-        (state, best, best_p), _ = jax.lax.scan(check, carry, None, length=rounds)
-        if rest:
-            state = run(state, ld_fit, rest)
-            better = score(state[0]) > best
-            best_p = jnp.where(better, state[0], best_p)
-        return finite_or(best_p, p0)
-
-    return jax.vmap(one)(starts, keys)
-
-
 # --- checks -------------------------------------------------------------------------------
-def _positive_int(v, name: str, minimum: int = 1) -> int:
-    if isinstance(v, bool) or not isinstance(v, int | np.integer) or v < minimum:
-        raise SymbnnError(f"{name} must be an integer >= {minimum}, got {v!r}")
-    return int(v)
-
-
-def _check_data(spec: MLP, x, y) -> tuple[np.ndarray, np.ndarray]:
-    x = np.asarray(x)
-    y = np.asarray(y)
-    if x.ndim != 2:
-        raise ShapeError(f"x must have shape (n, features), got {x.shape}")
-    if x.shape[0] == 0:
-        raise ShapeError("x has no rows")
-    if x.shape[1] != spec.in_features:
-        raise ShapeError(
-            f"x has {x.shape[1]} features but the spec's in_features is {spec.in_features}"
-        )
-    if y.shape[:1] != x.shape[:1]:
-        raise ShapeError(f"x has {x.shape[0]} rows but y has shape {y.shape}")
-    if spec.likelihood == "categorical":
-        if y.ndim != 1:
-            raise ShapeError(f"class labels y must have shape ({x.shape[0]},), got {y.shape}")
-        if not np.issubdtype(y.dtype, np.integer):
-            if not np.all(np.isfinite(y)) or np.any(y != np.round(y)):
-                raise SymbnnError("class labels y must be integers")
-            y = y.astype(np.int64)
-        if y.min() < 0 or y.max() >= spec.out_features:
-            raise SymbnnError(f"class labels must lie in 0..{spec.out_features - 1}")
-    else:
-        if y.ndim == 1 and spec.out_features == 1:
-            y = y[:, None]
-        if y.shape != (x.shape[0], spec.out_features):
-            raise ShapeError(
-                f"y must have shape ({x.shape[0]}, {spec.out_features}), got {y.shape}"
-            )
-    for name, a in (("x", x), ("y", y)):
-        if not np.issubdtype(a.dtype, np.number):
-            raise SymbnnError(f"{name} must be numeric, got dtype {a.dtype}")
-        bad = np.argwhere(~np.isfinite(a))
-        if len(bad):
-            raise NonFiniteError(f"{name} holds a non-finite value at index {tuple(bad[0])}")
-    return x, y
-
-
 def _kernel_options(kernel: str, runner: Callable, given: dict) -> dict:
     """The runner's keyword options with the given ones applied (JSON-ready)."""
     import inspect
@@ -596,49 +439,6 @@ def _kernel_options(kernel: str, runner: Callable, given: dict) -> dict:
             raise SymbnnError(f"kernel {kernel!r} option {name!r} must be {want}, got {value!r}")
         checked[name] = value
     return {**params, **checked}
-
-
-def _check_init(init, init_options, num_chains: int, dim: int):
-    """-> (explicit starts or None, init name, ensemble options)."""
-    if isinstance(init, str):
-        if init not in INITS:
-            raise SymbnnError(f"init must be one of {', '.join(INITS)} or an array, got {init!r}")
-        opts = {}
-        if init == "ensemble":
-            unknown = set(init_options or {}) - set(ENSEMBLE_DEFAULTS)
-            if unknown:
-                raise SymbnnError(
-                    f"unknown init_options {sorted(unknown)}; "
-                    f"expected some of {list(ENSEMBLE_DEFAULTS)}"
-                )
-            opts = {**ENSEMBLE_DEFAULTS, **(init_options or {})}
-            for name, allowed in (
-                ("optimizer", tuple(_OPTIMIZERS)),
-                ("schedule", _SCHEDULES),
-                ("start", _STARTS),
-            ):
-                if opts[name] not in allowed:
-                    raise SymbnnError(
-                        f"init_options {name} must be one of {', '.join(allowed)}, "
-                        f"got {opts[name]!r}"
-                    )
-            opts["num_steps"] = _positive_int(opts["num_steps"], "init_options num_steps")
-            opts["learning_rate"] = float(opts["learning_rate"])
-            opts["check_every"] = _positive_int(opts["check_every"], "init_options check_every")
-            h = opts["holdout"]
-            if isinstance(h, bool) or not isinstance(h, int | float) or not 0 <= h < 0.5:
-                raise SymbnnError(f"init_options holdout must be a fraction in [0, 0.5), got {h!r}")
-            opts["holdout"] = float(h)
-        elif init_options:
-            raise SymbnnError("init_options apply to init='ensemble' only")
-        return None, init, opts
-    starts = np.asarray(init, dtype=np.float64)
-    if starts.shape != (num_chains, dim):
-        raise ShapeError(f"init array must have shape ({num_chains}, {dim}), got {starts.shape}")
-    bad = np.argwhere(~np.isfinite(starts))
-    if len(bad):
-        raise NonFiniteError(f"init array holds a non-finite value at chain {bad[0][0]}")
-    return starts, "array", {}
 
 
 def _check_devices(devices) -> list:

@@ -20,7 +20,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from .errors import DataError, NonFiniteError, ShapeError, SymbnnError, UnsupportedError
+from ..errors import DataError, NonFiniteError, ShapeError, SymbnnError, UnsupportedError
 
 # Elements per batch of intermediate results (float64: 32 MiB), bounding peak memory.
 _BATCH_ELEMENTS = 1 << 22

@@ -35,9 +35,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from . import _core
-from .chains import chains_needed
-from .errors import ShapeError, SymbnnError, WeightsError
+from .. import _core
+from ..chains.bound import chains_needed
+from ..errors import ShapeError, SymbnnError, WeightsError
 from .removal import as_batch, remove_symmetries
 
 SPACES = ("function", "parameter")

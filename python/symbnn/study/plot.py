@@ -20,10 +20,10 @@ from pathlib import Path
 
 import numpy as np
 
-from ._atomic import atomic_path
-from .errors import ShapeError, UnsupportedError
-from .metrics import _mean_probs, _quantiles_of
-from .predictive import FunctionalConvergence, check_inputs, posterior_arrays, predict
+from .._atomic import atomic_path
+from ..errors import ShapeError, UnsupportedError
+from ..predictive.metrics import _mean_probs, _quantiles_of
+from ..predictive.ppd import FunctionalConvergence, check_inputs, posterior_arrays, predict
 
 _TRAIN, _TEST, _BAND, _MEAN = "#4d4d4d", "#d95f02", "#1b6ca8", "#0b3c5d"
 
@@ -165,7 +165,7 @@ def plot_predictions(posterior, x, y, *, level: float = 0.9, data=None, title: s
 
 def plot_reliability(posterior, x, y, *, n_bins: int = 10, title: str | None = None):
     """Reliability diagram: accuracy against confidence of the predictive, equal-width bins."""
-    from .metrics import _ece_of, _prepare
+    from ..predictive.metrics import _ece_of, _prepare
 
     pred, y = _prepare(posterior, x, y)
     p = _mean_probs(pred)
