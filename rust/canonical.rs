@@ -67,7 +67,7 @@ use std::ops::{Add, AddAssign, Div, Mul, Neg, SubAssign};
 use rayon::prelude::*;
 
 use crate::error::{Error, Result};
-use crate::spec::{Activation, MlpSpec, Symmetries};
+use crate::model::{Activation, MlpSpec, Symmetries};
 
 mod dead;
 mod transform;

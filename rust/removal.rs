@@ -29,7 +29,7 @@ mod study;
 use rayon::prelude::*;
 
 use crate::error::{Error, Result};
-use crate::spec::MlpSpec;
+use crate::model::MlpSpec;
 use layout::Layer;
 
 /// Which removal algorithm to run.
@@ -321,7 +321,7 @@ pub fn remove_symmetries(
 mod tests {
     use super::rng::Rng;
     use super::*;
-    use crate::spec::{reference_forward, Activation};
+    use crate::model::{reference_forward, Activation};
 
     /// Forward pass of one sample on inputs `xs` (`(k, in)`), for checking equioutput.
     fn forward(spec: &MlpSpec, theta: &[f64], xs: &[f64]) -> Vec<f64> {

@@ -7,7 +7,7 @@ use super::{
     check_rows, rows_per_task, Canonicalizer, Decisions, Layer, Real, Scratch, TransformRef,
 };
 use crate::error::{Error, Result};
-use crate::spec::Activation;
+use crate::model::Activation;
 
 impl Canonicalizer {
     /// Checks that every row of `t` is an element of this activation's group: permutations of

@@ -10,7 +10,7 @@ use super::lap::Lap;
 use super::layout::{Layer, Mask};
 use super::rng::Rng;
 use super::{Flip, RemovalOptions};
-use crate::spec::MlpSpec;
+use crate::model::MlpSpec;
 
 /// Samples per parallel work item; partial sums are reduced in chunk order, so results do not
 /// depend on the number of threads.

@@ -2,7 +2,7 @@
 //! `φ_j = (incoming column j of W_l, bias b_l[j], outgoing row j of W_{l+1})` and the group
 //! actions that move neurons around without changing the network's function.
 
-use crate::spec::MlpSpec;
+use crate::model::MlpSpec;
 
 /// Which parts of `φ` take part in matching. A part that indexes a neighbouring hidden layer
 /// whose neurons are not aligned yet is noise, so the first sweep leaves it out (zeros).
@@ -144,7 +144,7 @@ impl Layer {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::spec::Activation;
+    use crate::model::Activation;
 
     #[test]
     fn gather_follows_the_flat_layout() {

@@ -23,7 +23,7 @@ use super::layout::{Layer, Mask};
 use super::rng::Rng;
 use super::{Flip, StudyOptions};
 use crate::error::{Error, Result};
-use crate::spec::MlpSpec;
+use crate::model::MlpSpec;
 
 /// Neighbour lists above this many entries (`N·M·k`) are refused: they would need gigabytes.
 const MAX_EDGES: usize = 1 << 26;

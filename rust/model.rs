@@ -1,5 +1,5 @@
-//! The network description shared by every algorithm: layer sizes, the hidden activation and
-//! the symmetry group that activation gives each hidden layer.
+//! The network: layer sizes, the hidden activation (its values and the symmetry group it gives
+//! each hidden layer) and the flat parameter layout every algorithm shares.
 //!
 //! Flat parameter layout (the same in Rust, JAX and files): for each layer `l` in order, its
 //! weight matrix of shape `(sizes[l], sizes[l+1])` in row-major order, then its bias of length
