@@ -1,10 +1,9 @@
 //! The network: layer sizes, the hidden activation (its values and the symmetry group it gives
-//! each hidden layer) and the flat parameter layout every algorithm shares.
-//!
-//! Flat parameter layout (the same in Rust, JAX and files): for each layer `l` in order, its
-//! weight matrix of shape `(sizes[l], sizes[l+1])` in row-major order, then its bias of length
-//! `sizes[l+1]`. Hidden neuron `j` of layer `l` therefore owns column `j` of weight matrix `l`
-//! (incoming), entry `j` of bias `l`, and row `j` of weight matrix `l+1` (outgoing).
+//! each hidden layer) and the flat parameter layout every algorithm shares ([`layout`]).
+
+pub mod layout;
+
+pub use layout::Layer;
 
 use crate::error::{Error, Result};
 
@@ -128,24 +127,6 @@ impl MlpSpec {
     pub fn num_hidden(&self) -> usize {
         self.sizes.len() - 2
     }
-
-    /// Total number of network parameters `d`.
-    pub fn num_params(&self) -> usize {
-        self.sizes.windows(2).map(|w| w[0] * w[1] + w[1]).sum()
-    }
-
-    /// Offset of weight matrix `l` (shape `(sizes[l], sizes[l+1])`, row-major).
-    pub fn weight_offset(&self, l: usize) -> usize {
-        self.sizes[..=l]
-            .windows(2)
-            .map(|w| w[0] * w[1] + w[1])
-            .sum::<usize>()
-    }
-
-    /// Offset of bias `l` (length `sizes[l+1]`).
-    pub fn bias_offset(&self, l: usize) -> usize {
-        self.weight_offset(l) + self.sizes[l] * self.sizes[l + 1]
-    }
 }
 
 /// Scalar reference forward pass of one network on one input row, for the equioutput checks
@@ -190,18 +171,6 @@ pub(crate) fn reference_forward(spec: &MlpSpec, theta: &[f64], x: &[f64]) -> Vec
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn offsets_follow_the_flat_layout() {
-        let s = MlpSpec::new(vec![1, 3, 1], Activation::Tanh).unwrap();
-        assert_eq!(s.num_params(), 10);
-        assert_eq!(s.weight_offset(0), 0);
-        assert_eq!(s.bias_offset(0), 3);
-        assert_eq!(s.weight_offset(1), 6);
-        assert_eq!(s.bias_offset(1), 9);
-        let f2 = MlpSpec::new(vec![8, 16, 16, 16, 1], Activation::Tanh).unwrap();
-        assert_eq!(f2.num_params(), 705);
-    }
 
     #[test]
     fn names_round_trip_and_bad_ones_are_refused() {
