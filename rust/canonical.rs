@@ -387,11 +387,6 @@ impl Canonicalizer {
         self.hidden_total
     }
 
-    /// The symmetries this map removes.
-    pub fn removes(&self) -> Symmetries {
-        self.remove
-    }
-
     fn scratch<T: Real>(&self) -> Scratch<T> {
         let m = self.widest;
         Scratch {
