@@ -67,7 +67,7 @@ use std::ops::{Add, AddAssign, Div, Mul, Neg, SubAssign};
 use rayon::prelude::*;
 
 use crate::error::{Error, Result};
-use crate::spec::{Activation, MlpSpec, Symmetries};
+use crate::model::{Activation, Layer, MlpSpec, Symmetries};
 
 mod dead;
 mod transform;
@@ -208,29 +208,16 @@ impl<'a, T> TransformMut<'a, T> {
     }
 }
 
-/// One hidden layer's place in the flat vector. The incoming block (weights, then bias) is
-/// `(m_in + 1) × m` values from `w`; the next layer's block is `(m + 1) × m_out` from `w_next`.
-#[derive(Debug, Clone)]
-struct Layer {
-    /// Index among the hidden layers.
-    idx: usize,
-    m_in: usize,
-    m: usize,
-    m_out: usize,
-    w: usize,
-    w_next: usize,
-    b_next: usize,
-    /// Offset of this layer in a transform row.
-    t: usize,
-}
-
+/// The two blocks of the flat vector that canonicalization reads per hidden layer: the incoming
+/// block (weights, then bias) is `(fan_in + 1) × m` values from `w_in`; the next layer's block
+/// (outgoing weights, then the next bias) is `(m + 1) × fan_out` values from `w_out`.
 impl Layer {
     fn incoming_len(&self) -> usize {
-        (self.m_in + 1) * self.m
+        (self.fan_in + 1) * self.m
     }
 
     fn next_len(&self) -> usize {
-        (self.m + 1) * self.m_out
+        (self.m + 1) * self.fan_out
     }
 }
 
@@ -294,6 +281,8 @@ pub struct Canonicalizer {
     activation: Activation,
     remove: Symmetries,
     layers: Vec<Layer>,
+    /// Where each hidden layer's neurons start in a transform row.
+    t_offsets: Vec<usize>,
     d: usize,
     hidden_total: usize,
     block: usize,
@@ -363,21 +352,12 @@ impl Canonicalizer {
     }
 
     fn build(spec: &MlpSpec, remove: Symmetries) -> Canonicalizer {
-        let s = &spec.sizes;
-        let mut layers = Vec::with_capacity(spec.num_hidden());
+        let layers: Vec<Layer> = spec.hidden_layers().collect();
+        let mut t_offsets = Vec::with_capacity(layers.len());
         let mut t = 0;
-        for l in 0..spec.num_hidden() {
-            layers.push(Layer {
-                idx: l,
-                m_in: s[l],
-                m: s[l + 1],
-                m_out: s[l + 2],
-                w: spec.weight_offset(l),
-                w_next: spec.weight_offset(l + 1),
-                b_next: spec.bias_offset(l + 1),
-                t,
-            });
-            t += s[l + 1];
+        for l in &layers {
+            t_offsets.push(t);
+            t += l.m;
         }
         let block = layers
             .iter()
@@ -389,6 +369,7 @@ impl Canonicalizer {
             activation: spec.activation,
             remove,
             layers,
+            t_offsets,
             d: spec.num_params(),
             hidden_total: t,
             block,
@@ -404,11 +385,6 @@ impl Canonicalizer {
     /// Length `H` of one sample's transform (the number of hidden neurons).
     pub fn transform_len(&self) -> usize {
         self.hidden_total
-    }
-
-    /// The symmetries this map removes.
-    pub fn removes(&self) -> Symmetries {
-        self.remove
     }
 
     fn scratch<T: Real>(&self) -> Scratch<T> {
@@ -548,15 +524,16 @@ impl Canonicalizer {
                         |l, inc, wout, dec| {
                             self.decide(l, inc, wout, dec);
                             if let Some(t) = rec.as_mut() {
+                                let at = self.t_offsets[l.index];
                                 for (k, &j) in dec.perm[..l.m].iter().enumerate() {
-                                    t.perm[l.t + k] = j as i64;
-                                    t.sign[l.t + k] = if dec.sign[j] < T::ZERO { -1 } else { 1 };
-                                    t.scale[l.t + k] = dec.scale[j];
+                                    t.perm[at + k] = j as i64;
+                                    t.sign[at + k] = if dec.sign[j] < T::ZERO { -1 } else { 1 };
+                                    t.scale[at + k] = dec.scale[j];
                                 }
                             }
                         },
                     );
-                    let dead = self.layers.iter().any(|l| s.dec.live[l.idx] < l.m);
+                    let dead = self.layers.iter().any(|l| s.dec.live[l.index] < l.m);
                     if dead && self.activation != Activation::Sigmoid {
                         self.settle_dead(x, &s.dec.live, &mut s.settle, rec.as_mut());
                     }
@@ -599,15 +576,15 @@ impl Canonicalizer {
         let (mut cur, mut nxt) = (a, b);
         for (li, l) in self.layers.iter().enumerate() {
             let inc: &[T] = if li == 0 {
-                &src[l.w..l.w + l.incoming_len()]
+                &src[l.w_in..l.w_in + l.incoming_len()]
             } else {
                 &cur[..l.incoming_len()]
             };
-            let wout = &src[l.w_next..l.b_next];
-            let b_next = &src[l.b_next..l.b_next + l.m_out];
+            let wout = &src[l.w_out..l.b_next];
+            let b_next = &src[l.b_next..l.b_next + l.fan_out];
             decide(l, inc, wout, dec);
-            let (head, tail) = x.split_at_mut(l.w_next);
-            let x_inc = &mut head[l.w..];
+            let (head, tail) = x.split_at_mut(l.w_out);
+            let x_inc = &mut head[l.w_in..];
             let next: &mut [T] = if li == last {
                 &mut tail[..l.next_len()]
             } else {
@@ -624,12 +601,12 @@ impl Canonicalizer {
         let m = l.m;
         let flips = self.remove.sign_flip || self.remove.sigmoid_flip;
         // Rows from the previous layer's dead neurons (sorted last) do not make a neuron live.
-        let live_rows = if l.idx == 0 || self.activation == Activation::Sigmoid {
-            l.m_in
+        let live_rows = if l.index == 0 || self.activation == Activation::Sigmoid {
+            l.fan_in
         } else {
-            dec.live[l.idx - 1]
+            dec.live[l.index - 1]
         };
-        let bias = &inc[l.m_in * m..];
+        let bias = &inc[l.fan_in * m..];
         let live;
         if !self.remove.positive_scaling {
             // The common case first, branch-free over the layer: a nonzero bias settles the
@@ -663,9 +640,9 @@ impl Canonicalizer {
             live = alive;
         } else {
             self.decide_scaled(l, inc, dec, live_rows);
-            live = dec.live[l.idx];
+            live = dec.live[l.index];
         }
-        dec.live[l.idx] = live;
+        dec.live[l.index] = live;
         let perm = &mut dec.perm[..m];
         for (k, p) in perm.iter_mut().enumerate() {
             *p = k;
@@ -718,7 +695,7 @@ impl Canonicalizer {
     ) {
         let m = l.m;
         let flips = self.remove.sign_flip || self.remove.sigmoid_flip;
-        let bias = &inc[l.m_in * m..];
+        let bias = &inc[l.fan_in * m..];
         let mut live = 0;
         for (j, &b) in bias.iter().enumerate() {
             let dead = b == T::ZERO && (0..live_rows).all(|i| inc[i * m + j] == T::ZERO);
@@ -739,7 +716,7 @@ impl Canonicalizer {
             dec.key[j] = if dead { T::INFINITY } else { fixed };
             live += usize::from(!dead);
         }
-        dec.live[l.idx] = live;
+        dec.live[l.index] = live;
     }
 }
 
@@ -747,7 +724,7 @@ impl Canonicalizer {
 /// without overflow or underflow (scaled by the largest entry, nonzero for a live neuron).
 /// Weights from dead neurons are left out: their own scale is arbitrary.
 fn incoming_norm<T: Real>(inc: &[T], l: &Layer, j: usize, live_rows: usize) -> T {
-    let rows = || (0..live_rows).chain(std::iter::once(l.m_in));
+    let rows = || (0..live_rows).chain(std::iter::once(l.fan_in));
     let a = rows().fold(T::ZERO, |a, i| a.max(inc[i * l.m + j].abs()));
     let mut sum = T::ZERO;
     for i in rows() {
@@ -773,7 +750,7 @@ fn rank_sort(key: &[f32], perm: &mut [usize]) -> bool {
 /// Step 2's choice for a live neuron, after scaling by `r`: the sign of the first nonzero of
 /// (bias, weights from the `live_rows` live neurons of the previous layer).
 fn first_nonzero_sign<T: Real>(inc: &[T], l: &Layer, j: usize, r: T, live_rows: usize) -> T {
-    let bias = inc[l.m_in * l.m + j];
+    let bias = inc[l.fan_in * l.m + j];
     if r == T::ONE && bias != T::ZERO {
         // The common case, without a division.
         return if bias < T::ZERO { -T::ONE } else { T::ONE };
@@ -814,7 +791,7 @@ fn compare_fixed<T: Real>(
         Ordering::Equal
     };
     let outgoing = || {
-        let n = l.m_out;
+        let n = l.fan_out;
         let (ra, rb) = (&wout[a * n..(a + 1) * n], &wout[b * n..(b + 1) * n]);
         for (&xa, &xb) in ra.iter().zip(rb) {
             let o = cmp_values((xa * scale[a]) * sign[a], (xb * scale[b]) * sign[b]);
@@ -826,7 +803,7 @@ fn compare_fixed<T: Real>(
     };
     incoming(0..live_rows)
         .then_with(outgoing)
-        .then_with(|| incoming(live_rows..l.m_in))
+        .then_with(|| incoming(live_rows..l.fan_in))
 }
 
 /// Carries out a layer's group element: the incoming block (rows already reordered) goes to
@@ -845,7 +822,7 @@ fn write_layer<T: Real>(
     dec: &Decisions<T>,
     sigmoid: bool,
 ) {
-    let (m, n) = (l.m, l.m_out);
+    let (m, n) = (l.m, l.fan_out);
     let (perm, sign, scale) = (&dec.perm[..m], &dec.sign[..m], &dec.scale[..m]);
     let (sign_at, scale_at) = (&dec.sign_at[..m], &dec.scale_at[..m]);
     let scaled = dec.scaled;

@@ -2,18 +2,18 @@
 //!
 //! Nothing in these modules knows about Python; the bindings live in `python/` and are compiled
 //! only with the `python` feature. Every function works on the one flat parameter layout that
-//! symbnn uses everywhere (see [`spec`]).
+//! symbnn uses everywhere (see [`model`]).
 
 pub mod bound;
 pub mod canonical;
 pub mod error;
+pub mod model;
 pub mod modes;
 pub mod removal;
-pub mod spec;
 
 #[cfg(feature = "python")]
 mod python;
 
 pub use canonical::{Canonicalizer, Real, Transform, TransformMut, TransformRef};
 pub use error::{Error, Result};
-pub use spec::{Activation, MlpSpec, Symmetries};
+pub use model::{Activation, MlpSpec, Symmetries};

@@ -22,15 +22,14 @@
 
 mod assignment;
 mod lap;
-mod layout;
+mod neurons;
 mod rng;
 mod study;
 
 use rayon::prelude::*;
 
 use crate::error::{Error, Result};
-use crate::spec::MlpSpec;
-use layout::Layer;
+use crate::model::MlpSpec;
 
 /// Which removal algorithm to run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -174,8 +173,9 @@ pub fn check_batch(theta: &[f64], n: usize, d: usize, what: &str) -> Result<()> 
 pub fn template_distance(theta: &[f64], n: usize, spec: &MlpSpec) -> Result<Vec<f64>> {
     let d = spec.num_params();
     check_batch(theta, n, d, "theta")?;
-    Ok((0..spec.num_hidden())
-        .map(|h| assignment::layer_spread(theta, n, d, &Layer::new(spec, h)))
+    Ok(spec
+        .hidden_layers()
+        .map(|layer| assignment::layer_spread(theta, n, d, &layer))
         .collect())
 }
 
@@ -194,8 +194,8 @@ fn normalize_scales(x: &mut [f64], spec: &MlpSpec) {
     if spec.activation.symmetries().positive_scaling && spec.num_params() > 0 {
         // Forward, so each layer's incoming weights are final before its norms are taken.
         x.par_chunks_mut(spec.num_params()).for_each(|xs| {
-            for h in 0..spec.num_hidden() {
-                Layer::new(spec, h).normalize_scale(xs);
+            for layer in spec.hidden_layers() {
+                layer.normalize_scale(xs);
             }
         });
     }
@@ -321,7 +321,7 @@ pub fn remove_symmetries(
 mod tests {
     use super::rng::Rng;
     use super::*;
-    use crate::spec::{reference_forward, Activation};
+    use crate::model::{reference_forward, Activation};
 
     /// Forward pass of one sample on inputs `xs` (`(k, in)`), for checking equioutput.
     fn forward(spec: &MlpSpec, theta: &[f64], xs: &[f64]) -> Vec<f64> {
@@ -345,8 +345,7 @@ mod tests {
                 .iter()
                 .map(|v| v + noise * rng.normal())
                 .collect();
-            for h in 0..spec.num_hidden() {
-                let layer = Layer::new(spec, h);
+            for layer in spec.hidden_layers() {
                 let mut src: Vec<u32> = (0..layer.m as u32).collect();
                 rng.shuffle(&mut src);
                 let sign: Vec<i8> = (0..layer.m)

@@ -15,7 +15,8 @@ impl Canonicalizer {
         mut rec: Option<&mut TransformMut<'_, T>>,
     ) {
         for l in self.layers.iter().rev() {
-            let (m, n, live) = (l.m, l.m_out, live[l.idx]);
+            let (m, n, live) = (l.m, l.fan_out, live[l.index]);
+            let t0 = self.t_offsets[l.index];
             if live == m {
                 continue;
             }
@@ -23,7 +24,7 @@ impl Canonicalizer {
                 // A dead neuron's scale can only show in its outgoing weights: make them a unit
                 // vector (this rounds, unlike everything else that touches dead neurons).
                 for k in live..m {
-                    let out = &mut x[l.w_next + k * n..l.w_next + (k + 1) * n];
+                    let out = &mut x[l.w_out + k * n..l.w_out + (k + 1) * n];
                     let a = out.iter().fold(T::ZERO, |a, &v| a.max(v.abs()));
                     if a == T::ZERO {
                         continue;
@@ -40,28 +41,28 @@ impl Canonicalizer {
                         *v = *v / norm;
                     }
                     // Weights from dead neurons may be nonzero; they take the inverse factor.
-                    for i in 0..=l.m_in {
-                        x[l.w + i * m + k] = x[l.w + i * m + k] * norm;
+                    for i in 0..=l.fan_in {
+                        x[l.w_in + i * m + k] = x[l.w_in + i * m + k] * norm;
                     }
                     if let Some(t) = rec.as_mut() {
-                        t.scale[l.t + k] = t.scale[l.t + k] * r;
+                        t.scale[t0 + k] = t.scale[t0 + k] * r;
                     }
                 }
             }
             if self.remove.sign_flip {
                 for k in live..m {
-                    let out = x[l.w_next + k * n..l.w_next + (k + 1) * n].iter().copied();
-                    let incoming = (0..=l.m_in).map(|i| x[l.w + i * m + k]);
+                    let out = x[l.w_out + k * n..l.w_out + (k + 1) * n].iter().copied();
+                    let incoming = (0..=l.fan_in).map(|i| x[l.w_in + i * m + k]);
                     let first = out.chain(incoming).find(|&v| v != T::ZERO);
                     if first.is_some_and(|v| v < T::ZERO) {
-                        for i in 0..=l.m_in {
-                            x[l.w + i * m + k] = -x[l.w + i * m + k];
+                        for i in 0..=l.fan_in {
+                            x[l.w_in + i * m + k] = -x[l.w_in + i * m + k];
                         }
-                        for v in &mut x[l.w_next + k * n..l.w_next + (k + 1) * n] {
+                        for v in &mut x[l.w_out + k * n..l.w_out + (k + 1) * n] {
                             *v = -*v;
                         }
                         if let Some(t) = rec.as_mut() {
-                            t.sign[l.t + k] = -t.sign[l.t + k];
+                            t.sign[t0 + k] = -t.sign[t0 + k];
                         }
                     }
                 }
@@ -74,10 +75,10 @@ impl Canonicalizer {
                 *o = live + q;
             }
             let key = |a: usize, b: usize| {
-                let (ra, rb) = (l.w_next + a * n, l.w_next + b * n);
+                let (ra, rb) = (l.w_out + a * n, l.w_out + b * n);
                 let by_out = (0..n).map(|k| cmp_values(x[ra + k], x[rb + k]));
-                let by_in =
-                    (0..=l.m_in).map(|i| cmp_values(x[l.w + i * m + a], x[l.w + i * m + b]));
+                let by_in = (0..=l.fan_in)
+                    .map(|i| cmp_values(x[l.w_in + i * m + a], x[l.w_in + i * m + b]));
                 by_out
                     .chain(by_in)
                     .find(|&o| o != Ordering::Equal)
@@ -88,20 +89,20 @@ impl Canonicalizer {
                 continue;
             }
             let tmp = &mut s.values;
-            for i in 0..=l.m_in {
-                let row = &mut x[l.w + i * m + live..l.w + (i + 1) * m];
+            for i in 0..=l.fan_in {
+                let row = &mut x[l.w_in + i * m + live..l.w_in + (i + 1) * m];
                 tmp[..row.len()].copy_from_slice(row);
                 for (v, &o) in row.iter_mut().zip(order.iter()) {
                     *v = tmp[o - live];
                 }
             }
-            let block = &mut x[l.w_next + live * n..l.w_next + m * n];
+            let block = &mut x[l.w_out + live * n..l.w_out + m * n];
             tmp[..block.len()].copy_from_slice(block);
             for (dst, &o) in block.chunks_exact_mut(n).zip(order.iter()) {
                 dst.copy_from_slice(&tmp[(o - live) * n..(o - live + 1) * n]);
             }
             if let Some(t) = rec.as_mut() {
-                let (at, k) = (l.t + live, m - live);
+                let (at, k) = (t0 + live, m - live);
                 s.t_perm[..k].copy_from_slice(&t.perm[at..at + k]);
                 s.t_sign[..k].copy_from_slice(&t.sign[at..at + k]);
                 s.t_scale[..k].copy_from_slice(&t.scale[at..at + k]);

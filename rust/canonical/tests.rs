@@ -1,7 +1,7 @@
 //! Unit tests of the canonicalization core, against a plain forward pass.
 
 use super::*;
-use crate::spec::reference_forward;
+use crate::model::reference_forward;
 
 /// splitmix64: a seeded source with no dependency.
 struct Rng(u64);

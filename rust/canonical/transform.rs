@@ -3,11 +3,9 @@
 
 use rayon::prelude::*;
 
-use super::{
-    check_rows, rows_per_task, Canonicalizer, Decisions, Layer, Real, Scratch, TransformRef,
-};
+use super::{check_rows, rows_per_task, Canonicalizer, Decisions, Real, Scratch, TransformRef};
 use crate::error::{Error, Result};
-use crate::spec::Activation;
+use crate::model::{Activation, Layer};
 
 impl Canonicalizer {
     /// Checks that every row of `t` is an element of this activation's group: permutations of
@@ -31,7 +29,7 @@ impl Canonicalizer {
         let bad = (0..rows).into_par_iter().find_map_first(|row| {
             let mut seen = vec![false; self.widest];
             for (l, layer) in self.layers.iter().enumerate() {
-                let at = row * h + layer.t;
+                let at = row * h + self.t_offsets[l];
                 seen[..layer.m].fill(false);
                 for k in 0..layer.m {
                     let p = t.perm[at + k];
@@ -151,7 +149,7 @@ impl Canonicalizer {
                             &mut s.b,
                             &mut s.dec,
                             |l, _, _, dec| {
-                                read_layer(l, tr, dec);
+                                read_layer(l, self.t_offsets[l.index], tr, dec);
                             },
                         );
                     }
@@ -163,15 +161,15 @@ impl Canonicalizer {
     fn invert_row<T: Real>(&self, x: &mut [T], s: &mut Scratch<T>, t: TransformRef<'_, T>) {
         let sigmoid = self.activation == Activation::Sigmoid;
         for l in self.layers.iter().rev() {
-            read_layer(l, t, &mut s.dec);
+            read_layer(l, self.t_offsets[l.index], t, &mut s.dec);
             let (perm, sign, scale) = (&s.dec.perm[..l.m], &s.dec.sign, &s.dec.scale);
             unfix_and_scatter(x, l, perm, sign, scale, &mut s.a);
             if sigmoid {
                 // The rows are back in place: take back what each flipped neuron added.
                 for (j, &sg) in sign[..l.m].iter().enumerate() {
                     if sg < T::ZERO {
-                        for k in 0..l.m_out {
-                            let v = x[l.w_next + j * l.m_out + k] * scale[j];
+                        for k in 0..l.fan_out {
+                            let v = x[l.w_out + j * l.fan_out + k] * scale[j];
                             x[l.b_next + k] -= v;
                         }
                     }
@@ -181,13 +179,14 @@ impl Canonicalizer {
     }
 }
 
-/// A layer's group element from a transform row (canonical order) into `dec` (original order).
-fn read_layer<T: Real>(l: &Layer, t: TransformRef<'_, T>, dec: &mut Decisions<T>) {
+/// A layer's group element from a transform row (canonical order, the layer's neurons from
+/// `at`) into `dec` (original order).
+fn read_layer<T: Real>(l: &Layer, at: usize, t: TransformRef<'_, T>, dec: &mut Decisions<T>) {
     for k in 0..l.m {
-        let p = t.perm[l.t + k] as usize;
+        let p = t.perm[at + k] as usize;
         dec.perm[k] = p;
-        dec.sign[p] = if t.sign[l.t + k] < 0 { -T::ONE } else { T::ONE };
-        dec.scale[p] = t.scale[l.t + k];
+        dec.sign[p] = if t.sign[at + k] < 0 { -T::ONE } else { T::ONE };
+        dec.scale[p] = t.scale[at + k];
     }
 }
 
@@ -202,15 +201,15 @@ fn unfix_and_scatter<T: Real>(
     tmp: &mut [T],
 ) {
     let m = l.m;
-    let inc = &mut x[l.w..l.w + l.incoming_len()];
+    let inc = &mut x[l.w_in..l.w_in + l.incoming_len()];
     tmp[..inc.len()].copy_from_slice(inc);
     for (src, dst) in tmp.chunks_exact(m).zip(inc.chunks_exact_mut(m)) {
         for (k, &p) in perm.iter().enumerate() {
             dst[p] = (src[k] * sign[p]) * scale[p];
         }
     }
-    let n = l.m_out;
-    let block = &mut x[l.w_next..l.b_next];
+    let n = l.fan_out;
+    let block = &mut x[l.w_out..l.b_next];
     tmp[..m * n].copy_from_slice(block);
     for (k, &p) in perm.iter().enumerate() {
         let (r, sg) = (scale[p], sign[p]);

@@ -12,7 +12,7 @@ use pyo3::types::PyTuple;
 use super::{make_spec, ShapeError};
 use crate::canonical::{Canonicalizer, Real, Transform, TransformRef};
 use crate::error::Error;
-use crate::spec::Symmetries;
+use crate::model::Symmetries;
 
 /// The map for these sizes and activation, removing `symmetries` (all of the activation's when
 /// `None`).

@@ -11,7 +11,7 @@ use pyo3::prelude::*;
 use pyo3::types::PyDict;
 
 use crate::error::Error;
-use crate::spec::{Activation, MlpSpec};
+use crate::model::{Activation, MlpSpec};
 
 create_exception!(
     _core,

@@ -7,10 +7,10 @@
 use rayon::prelude::*;
 
 use super::lap::Lap;
-use super::layout::{Layer, Mask};
+use super::neurons::Mask;
 use super::rng::Rng;
 use super::{Flip, RemovalOptions};
-use crate::spec::MlpSpec;
+use crate::model::{Layer, MlpSpec};
 
 /// Samples per parallel work item; partial sums are reduced in chunk order, so results do not
 /// depend on the number of threads.
@@ -422,7 +422,7 @@ pub(crate) fn run(
     let mut labels = Labels::default();
     let mut all_converged = true;
     for &(h, mask) in &order {
-        let layer = Layer::new(spec, h);
+        let layer = spec.hidden_layer(h);
         any_masked |= mask != Mask::FULL;
         let pb = Problem { layer, mask, flip };
         let init = seeded_templates(x, n, d, &pb, opts, &mut rng);
@@ -446,7 +446,7 @@ pub(crate) fn run(
         let mut cost = 0.0;
         all_converged = true;
         for &(h, _) in &order {
-            let layer = Layer::new(spec, h);
+            let layer = spec.hidden_layer(h);
             let pb = Problem {
                 layer,
                 mask: Mask::FULL,
@@ -516,7 +516,7 @@ pub(crate) fn align_to_references(
         first
             .iter()
             .map(|&(h, mask)| Problem {
-                layer: Layer::new(spec, h),
+                layer: spec.hidden_layer(h),
                 mask: if full { Mask::FULL } else { mask },
                 flip,
             })

@@ -19,11 +19,11 @@
 use rayon::prelude::*;
 
 use super::assignment::Problem;
-use super::layout::{Layer, Mask};
+use super::neurons::Mask;
 use super::rng::Rng;
 use super::{Flip, StudyOptions};
 use crate::error::{Error, Result};
-use crate::spec::MlpSpec;
+use crate::model::{Layer, MlpSpec};
 
 /// Neighbour lists above this many entries (`N·M·k`) are refused: they would need gigabytes.
 const MAX_EDGES: usize = 1 << 26;
@@ -256,7 +256,7 @@ pub(crate) fn run(
     let mut rng = Rng::new(seed);
     let mut scratch = Vec::new();
     for h in (0..spec.num_hidden()).rev() {
-        let layer = Layer::new(spec, h);
+        let layer = spec.hidden_layer(h);
         let (m, p) = (layer.m, layer.dim());
         let pb = Problem {
             layer,

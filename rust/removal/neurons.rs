@@ -1,8 +1,8 @@
-//! One hidden layer seen through the flat layout: its neuron vectors
+//! One hidden layer's neurons (a [`Layer`] of the flat layout): their neuron vectors
 //! `φ_j = (incoming column j of W_l, bias b_l[j], outgoing row j of W_{l+1})` and the group
 //! actions that move neurons around without changing the network's function.
 
-use crate::spec::MlpSpec;
+use crate::model::Layer;
 
 /// Which parts of `φ` take part in matching. A part that indexes a neighbouring hidden layer
 /// whose neurons are not aligned yet is noise, so the first sweep leaves it out (zeros).
@@ -19,31 +19,8 @@ impl Mask {
     };
 }
 
-/// Offsets and sizes of hidden layer `h` (weight layers `h` and `h + 1`).
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct Layer {
-    pub fan_in: usize,
-    pub m: usize,
-    pub fan_out: usize,
-    w_in: usize,
-    b: usize,
-    w_out: usize,
-    b_next: usize,
-}
-
+/// The neuron vectors of a hidden layer and the group actions on them, for removal.
 impl Layer {
-    pub(crate) fn new(spec: &MlpSpec, h: usize) -> Layer {
-        Layer {
-            fan_in: spec.sizes[h],
-            m: spec.sizes[h + 1],
-            fan_out: spec.sizes[h + 2],
-            w_in: spec.weight_offset(h),
-            b: spec.bias_offset(h),
-            w_out: spec.weight_offset(h + 1),
-            b_next: spec.bias_offset(h + 1),
-        }
-    }
-
     /// Length of a neuron vector `φ`.
     pub(crate) fn dim(&self) -> usize {
         self.fan_in + 1 + self.fan_out
@@ -144,14 +121,14 @@ impl Layer {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::spec::Activation;
+    use crate::model::{Activation, MlpSpec};
 
     #[test]
     fn gather_follows_the_flat_layout() {
         // [2, 3, 1]: W0 (2,3) at 0, b0 at 6, W1 (3,1) at 9, b1 at 12.
         let spec = MlpSpec::new(vec![2, 3, 1], Activation::Tanh).unwrap();
         let x: Vec<f64> = (0..13).map(f64::from).collect();
-        let l = Layer::new(&spec, 0);
+        let l = spec.hidden_layer(0);
         let mut phi = vec![0.0; l.dim()];
         l.gather(&x, 1, Mask::FULL, &mut phi);
         assert_eq!(phi, vec![1.0, 4.0, 7.0, 10.0]);
@@ -171,7 +148,7 @@ mod tests {
     fn apply_permutes_and_flips_whole_neurons() {
         let spec = MlpSpec::new(vec![2, 3, 1], Activation::Tanh).unwrap();
         let x: Vec<f64> = (0..13).map(f64::from).collect();
-        let l = Layer::new(&spec, 0);
+        let l = spec.hidden_layer(0);
         let mut y = x.clone();
         l.apply(&mut y, &[2, 0, 1], &[1, -1, 1], false, &mut Vec::new());
         let mut phi = vec![0.0; 4];

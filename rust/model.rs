@@ -1,10 +1,9 @@
-//! The network description shared by every algorithm: layer sizes, the hidden activation and
-//! the symmetry group that activation gives each hidden layer.
-//!
-//! Flat parameter layout (the same in Rust, JAX and files): for each layer `l` in order, its
-//! weight matrix of shape `(sizes[l], sizes[l+1])` in row-major order, then its bias of length
-//! `sizes[l+1]`. Hidden neuron `j` of layer `l` therefore owns column `j` of weight matrix `l`
-//! (incoming), entry `j` of bias `l`, and row `j` of weight matrix `l+1` (outgoing).
+//! The network: layer sizes, the hidden activation (its values and the symmetry group it gives
+//! each hidden layer) and the flat parameter layout every algorithm shares ([`layout`]).
+
+pub mod layout;
+
+pub use layout::Layer;
 
 use crate::error::{Error, Result};
 
@@ -128,47 +127,60 @@ impl MlpSpec {
     pub fn num_hidden(&self) -> usize {
         self.sizes.len() - 2
     }
+}
 
-    /// Total number of network parameters `d`.
-    pub fn num_params(&self) -> usize {
-        self.sizes.windows(2).map(|w| w[0] * w[1] + w[1]).sum()
-    }
+/// The activations' values, as in symbnn.model's `ACTIVATIONS` (JAX). The library itself never
+/// evaluates an activation (it only uses their symmetries); the equioutput checks of the tests do.
+#[cfg(test)]
+impl Activation {
+    /// Slope of leaky ReLU for `z < 0` (`symbnn.model.LEAKY_RELU_SLOPE`).
+    pub(crate) const LEAKY_RELU_SLOPE: f64 = 0.01;
 
-    /// Offset of weight matrix `l` (shape `(sizes[l], sizes[l+1])`, row-major).
-    pub fn weight_offset(&self, l: usize) -> usize {
-        self.sizes[..=l]
-            .windows(2)
-            .map(|w| w[0] * w[1] + w[1])
-            .sum::<usize>()
+    /// The activation's value at `z`.
+    pub(crate) fn apply(self, z: f64) -> f64 {
+        match self {
+            Activation::Tanh => z.tanh(),
+            Activation::Relu => z.max(0.0),
+            Activation::LeakyRelu => {
+                if z >= 0.0 {
+                    z
+                } else {
+                    Activation::LEAKY_RELU_SLOPE * z
+                }
+            }
+            Activation::Sigmoid => 1.0 / (1.0 + (-z).exp()),
+            Activation::Sin => z.sin(),
+            // The exact form, `jax.nn.gelu(z, approximate=False)`: z·Φ(z).
+            Activation::Gelu => 0.5 * z * (1.0 + erf(z / std::f64::consts::SQRT_2)),
+            Activation::Silu => z * Activation::Sigmoid.apply(z),
+            Activation::Identity => z,
+        }
     }
+}
 
-    /// Offset of bias `l` (length `sizes[l+1]`).
-    pub fn bias_offset(&self, l: usize) -> usize {
-        self.weight_offset(l) + self.sizes[l] * self.sizes[l + 1]
+/// The error function, to within 3e-15: `erf(x) = 2/√π · e^(−x²) · Σ_n 2^n x^(2n+1) / (2n+1)!!`,
+/// a series of positive terms (no cancellation); for `|x| ≥ 6`, `erf(x) = ±1` in double
+/// precision.
+#[cfg(test)]
+fn erf(x: f64) -> f64 {
+    let a = x.abs();
+    if a >= 6.0 {
+        return x.signum();
     }
+    let (mut term, mut sum, mut n) = (a, a, 0.0);
+    while term > 1e-17 * sum {
+        n += 1.0;
+        term *= 2.0 * a * a / (2.0 * n + 1.0);
+        sum += term;
+    }
+    let v = 2.0 / std::f64::consts::PI.sqrt() * (-a * a).exp() * sum;
+    v.min(1.0).copysign(x)
 }
 
 /// Scalar reference forward pass of one network on one input row, for the equioutput checks
 /// of the canonicalization and removal tests (not used by the library itself).
 #[cfg(test)]
 pub(crate) fn reference_forward(spec: &MlpSpec, theta: &[f64], x: &[f64]) -> Vec<f64> {
-    let act = |z: f64| match spec.activation {
-        Activation::Tanh => z.tanh(),
-        Activation::Relu => z.max(0.0),
-        Activation::LeakyRelu => {
-            if z > 0.0 {
-                z
-            } else {
-                0.01 * z
-            }
-        }
-        Activation::Sigmoid => 1.0 / (1.0 + (-z).exp()),
-        Activation::Sin => z.sin(),
-        Activation::Silu => z / (1.0 + (-z).exp()),
-        // Any odd-free smooth function will do for the permutation-only check.
-        Activation::Gelu => z * 0.5 * (1.0 + (z / 2f64.sqrt()).tanh()),
-        Activation::Identity => z,
-    };
     let mut h = x.to_vec();
     for l in 0..spec.num_layers() {
         let (a, b) = (spec.sizes[l], spec.sizes[l + 1]);
@@ -180,7 +192,7 @@ pub(crate) fn reference_forward(spec: &MlpSpec, theta: &[f64], x: &[f64]) -> Vec
             }
         }
         if l + 1 < spec.num_layers() {
-            z.iter_mut().for_each(|v| *v = act(*v));
+            z.iter_mut().for_each(|v| *v = spec.activation.apply(*v));
         }
         h = z;
     }
@@ -190,18 +202,6 @@ pub(crate) fn reference_forward(spec: &MlpSpec, theta: &[f64], x: &[f64]) -> Vec
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn offsets_follow_the_flat_layout() {
-        let s = MlpSpec::new(vec![1, 3, 1], Activation::Tanh).unwrap();
-        assert_eq!(s.num_params(), 10);
-        assert_eq!(s.weight_offset(0), 0);
-        assert_eq!(s.bias_offset(0), 3);
-        assert_eq!(s.weight_offset(1), 6);
-        assert_eq!(s.bias_offset(1), 9);
-        let f2 = MlpSpec::new(vec![8, 16, 16, 16, 1], Activation::Tanh).unwrap();
-        assert_eq!(f2.num_params(), 705);
-    }
 
     #[test]
     fn names_round_trip_and_bad_ones_are_refused() {
@@ -221,5 +221,69 @@ mod tests {
         assert!(!Activation::Relu.symmetries().sign_flip);
         assert!(Activation::Tanh.symmetries().sign_flip);
         assert!(Activation::Sigmoid.symmetries().sigmoid_flip);
+    }
+
+    #[test]
+    fn erf_matches_known_values() {
+        // Python's math.erf.
+        let known = [
+            (0.0, 0.0),
+            (1e-8, 1.1283791670955126e-8),
+            (0.1, 0.1124629160182849),
+            (0.5, 0.5204998778130465),
+            (1.0, 0.8427007929497149),
+            (2.0, 0.9953222650189527),
+            (3.0, 0.9999779095030014),
+            (4.5, 0.9999999998033839),
+            (6.0, 1.0),
+        ];
+        for (x, want) in known {
+            assert!((erf(x) - want).abs() <= 2e-16 + 1e-15 * want, "erf({x})");
+            assert!(
+                (erf(-x) + want).abs() <= 2e-16 + 1e-15 * want,
+                "erf({})",
+                -x
+            );
+        }
+    }
+
+    #[test]
+    fn activation_values_follow_the_python_table() {
+        let close = |a: f64, b: f64| (a - b).abs() <= 1e-15 * (1.0 + b.abs());
+        // gelu(z) = z·Φ(z): Φ(1) = 0.8413447460685429, Φ(-2) = 0.02275013194817922.
+        assert!(close(Activation::Gelu.apply(1.0), 0.8413447460685429));
+        assert!(close(
+            Activation::Gelu.apply(-2.0),
+            -2.0 * 0.02275013194817922
+        ));
+        assert!(close(Activation::Gelu.apply(0.0), 0.0));
+        assert!(close(Activation::Sigmoid.apply(0.0), 0.5));
+        assert!(close(Activation::Sigmoid.apply(2.0), 0.8807970779778823));
+        assert!(close(Activation::Silu.apply(2.0), 2.0 * 0.8807970779778823));
+        assert!(close(Activation::Tanh.apply(0.5), 0.46211715726000974));
+        assert!(close(Activation::Sin.apply(0.5), 0.479425538604203));
+        assert_eq!(Activation::Relu.apply(-3.0), 0.0);
+        assert_eq!(Activation::Relu.apply(3.0), 3.0);
+        assert_eq!(Activation::LeakyRelu.apply(-3.0), -0.03);
+        assert_eq!(Activation::LeakyRelu.apply(3.0), 3.0);
+        assert_eq!(Activation::Identity.apply(-3.0), -3.0);
+        // The symmetries the table claims hold for the values.
+        for a in Activation::ALL {
+            let s = a.symmetries();
+            for z in [-2.5, -0.3, 0.0, 0.7, 1.9] {
+                if s.sign_flip {
+                    assert!(close(a.apply(-z), -a.apply(z)), "{a:?} odd at {z}");
+                }
+                if s.positive_scaling {
+                    assert!(
+                        close(a.apply(3.0 * z), 3.0 * a.apply(z)),
+                        "{a:?} homogeneous"
+                    );
+                }
+                if s.sigmoid_flip {
+                    assert!(close(a.apply(-z), 1.0 - a.apply(z)), "{a:?} flip at {z}");
+                }
+            }
+        }
     }
 }
