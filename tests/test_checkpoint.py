@@ -10,7 +10,8 @@ from safetensors.numpy import load_file, save_file
 
 from symbnn import canonicalize
 from symbnn.cli import main
-from symbnn.symmetry.checkpoints import detect_layout, read_checkpoint
+from symbnn.symmetry.checkpoint_layout import detect_layout
+from symbnn.symmetry.checkpoints import read_checkpoint
 
 SIZES = [3, 6, 5, 2]
 

@@ -112,16 +112,16 @@ def test_param_names():
     spec = symbnn.MLP(2, (3,), 1)
     names = [param_name(spec, i) for i in range(spec.position_size)]
     assert names[:7] == [
-        "W1[0, 0]",
-        "W1[0, 1]",
-        "W1[0, 2]",
-        "W1[1, 0]",
-        "W1[1, 1]",
-        "W1[1, 2]",
+        "w1[0,0]",
+        "w1[0,1]",
+        "w1[0,2]",
+        "w1[1,0]",
+        "w1[1,1]",
+        "w1[1,2]",
         "b1[0]",
     ]
-    assert names[9:] == ["W2[0, 0]", "W2[1, 0]", "W2[2, 0]", "b2[0]", "log σ"]
-    assert [names[i] for i in default_params(spec)] == ["W1[0, 0]", "W2[0, 0]"]
+    assert names[9:] == ["w2[0,0]", "w2[1,0]", "w2[2,0]", "b2[0]", "log σ"]
+    assert [names[i] for i in default_params(spec)] == ["w1[0,0]", "w2[0,0]"]
     with pytest.raises(ShapeError):
         param_name(spec, 14)
 

@@ -101,7 +101,7 @@ def test_functional_convergence_in_batches_of_draws(monkeypatch):
     xg, yg = np.linspace(-2, 2, 4), np.linspace(-3, 3, 16)
     whole, dens = functional_convergence(post, xg, yg), ppd_grid(post, xg, yg)
     monkeypatch.setattr(P, "_BATCH_ELEMENTS", 2 * 4 * 16)
-    assert P._batch(4 * 16, 5) == 2
+    assert P.items_per_batch(4 * 16, 5) == 2
     batched = functional_convergence(post, xg, yg)
     np.testing.assert_allclose(batched.kl, whole.kl, rtol=1e-12)
     np.testing.assert_allclose(ppd_grid(post, xg, yg), dens, rtol=1e-12)

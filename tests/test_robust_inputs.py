@@ -219,7 +219,7 @@ def test_kernel_options_of_the_right_type_pass():
 def test_numbered_layers_that_do_not_chain_are_refused(tmp_path, capsys):
     from symbnn import CheckpointError
     from symbnn.cli import main
-    from symbnn.symmetry.checkpoints import detect_layout
+    from symbnn.symmetry.checkpoint_layout import detect_layout
 
     arrays = {
         "params.Dense_0.kernel": np.ones((1, 3)),

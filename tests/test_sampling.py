@@ -15,8 +15,8 @@ import numpy as np
 import pytest
 
 import symbnn
+from symbnn.errors import DataError, NonFiniteError, ShapeError, SymbnnError, UnsupportedError
 from symbnn.sampling import kernels as _kernels
-from symbnn.errors import NonFiniteError, ShapeError, SymbnnError, UnsupportedError
 
 NOISE = 0.5
 PRIOR = 1.0
@@ -223,11 +223,11 @@ def _bad(**kw):
 @pytest.mark.parametrize(
     ("kwargs", "error", "match"),
     [
-        ({"y": np.zeros(39)}, ShapeError, "40 rows"),
-        ({"x": np.zeros((40, 3))}, ShapeError, "in_features is 2"),
-        ({"x": np.zeros(40)}, ShapeError, r"shape \(n, features\)"),
-        ({"x": np.full((40, 2), np.nan)}, NonFiniteError, "x holds a non-finite"),
-        ({"y": np.full(40, np.inf)}, NonFiniteError, "y holds a non-finite"),
+        ({"y": np.zeros(39)}, ShapeError, r"\(40, 1\) to match x"),
+        ({"x": np.zeros((40, 3))}, ShapeError, r"shape \(n, 2\)"),
+        ({"x": np.zeros(40)}, ShapeError, r"shape \(n, 2\)"),
+        ({"x": np.full((40, 2), np.nan)}, DataError, "x: row 0, column 0 is not finite"),
+        ({"y": np.full(40, np.inf)}, DataError, "y: row 0, column 0 is not finite"),
         ({"num_chains": 0}, SymbnnError, "num_chains"),
         ({"num_chains": 2.5}, SymbnnError, "num_chains"),
         ({"num_chains": True}, SymbnnError, "num_chains"),

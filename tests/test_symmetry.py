@@ -23,7 +23,7 @@ from symbnn import (
     cardinality,
     log_cardinality,
 )
-from symbnn.model.mlp import LEAKY_RELU_SLOPE
+from symbnn.model import LEAKY_RELU_SLOPE
 
 ACTS = sorted(SYMMETRIES)
 SETTINGS = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])

@@ -152,47 +152,18 @@ def _plan(args: argparse.Namespace) -> list[tuple[Path, Path]]:
     return plan
 
 
-def _numpy_activation(name: str):
-    from ..model.mlp import LEAKY_RELU_SLOPE
-
-    if name == "gelu":
-        from scipy.special import erf
-
-        return lambda z: 0.5 * z * (1.0 + erf(z / np.sqrt(2.0)))
-    return {
-        "tanh": np.tanh,
-        "relu": lambda z: np.maximum(z, 0.0),
-        "leaky_relu": lambda z: np.where(z > 0, z, LEAKY_RELU_SLOPE * z),
-        "sigmoid": lambda z: 1.0 / (1.0 + np.exp(-z)),
-        "sin": np.sin,
-        "silu": lambda z: z / (1.0 + np.exp(-z)),
-        "identity": lambda z: z,
-    }[name]
-
-
-def _forward(theta: np.ndarray, sizes, act, x: np.ndarray) -> np.ndarray:
-    """`theta (n, ≥d)`, `x (p, in)` -> `(n, p, out)` in float64."""
-    h, off = np.broadcast_to(x, (theta.shape[0], *x.shape)), 0
-    for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:], strict=False)):
-        w = theta[:, off : off + a * b].reshape(-1, a, b)
-        off += a * b
-        h = h @ w + theta[:, None, off : off + b]
-        off += b
-        if i < len(sizes) - 2:
-            h = act(h)
-    return h
-
-
 def _output_difference(before, after, sizes, activation, probes: int, seed: int):
     """Per row of `before`/`after` (`(rows, ≥d)`): the largest |f_before(x) - f_after(x)| over
     the probes and outputs, and the output scale max|f_before(x)|."""
-    act = _numpy_activation(activation)
+    from ..model import layout
+    from ..model.activations import numpy_forward
+
     x = np.random.default_rng(seed).standard_normal((probes, sizes[0]))
-    d = sum(a * b + b for a, b in zip(sizes[:-1], sizes[1:], strict=False))
+    d = layout.num_params(sizes)
     diff, scale = np.zeros(before.shape[0]), np.zeros(before.shape[0])
     for i in range(0, before.shape[0], 256):  # bounded memory for many stored samples
-        y0 = _forward(before[i : i + 256, :d].astype(np.float64), sizes, act, x)
-        y1 = _forward(after[i : i + 256, :d].astype(np.float64), sizes, act, x)
+        y0 = numpy_forward(before[i : i + 256, :d].astype(np.float64), sizes, activation, x)
+        y1 = numpy_forward(after[i : i + 256, :d].astype(np.float64), sizes, activation, x)
         diff[i : i + 256] = np.abs(y0 - y1).max(axis=(1, 2))
         scale[i : i + 256] = np.abs(y0).max(axis=(1, 2))
     return diff, scale
@@ -234,7 +205,7 @@ def _posterior_layout(job: _Job, args, sizes):
     """(layout, activation) of a posterior written by `symbnn sample` or `run`: its network is
     in the file, its `samples` in the flat layout; the other entries are copied unchanged."""
     from ..sampling.posterior import posterior_from_arrays
-    from ..symmetry.checkpoints import MlpLayout
+    from ..symmetry.checkpoint_layout import MlpLayout
 
     spec = posterior_from_arrays(job.ckpt.arrays, str(job.src)).spec
     stored = ",".join(map(str, spec.sizes))
@@ -257,7 +228,7 @@ def _prepare(job: _Job, args, sizes, layouts: dict) -> None:
     """Layout (detected once per distinct set of keys, shapes and dtypes), activation, and the
     parameters as rows in the working dtype."""
     from ..errors import NonFiniteError
-    from ..symmetry.checkpoints import detect_layout
+    from ..symmetry.checkpoint_layout import detect_layout
 
     arrays = job.ckpt.arrays
     if job.ckpt.format == "npz" and {"metadata", "samples"} <= set(arrays):

@@ -75,14 +75,14 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def _kernel_options(pairs: list[str]) -> dict | None:
     from ..errors import SymbnnError
-    from .sample import _options
+    from ._common import parse_options
 
     out: dict = {}
     for pair in pairs:
         kernel, sep, rest = pair.partition(":")
         if not sep or not kernel:
             raise SymbnnError(f"--option {pair!r}: expected KERNEL:KEY=VALUE")
-        out.setdefault(kernel, {}).update(_options([rest]))
+        out.setdefault(kernel, {}).update(parse_options([rest]))
     return out or None
 
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from ..errors import SymbnnError
 from ..sampling.driver import DEFAULT_KERNEL
-from .sample import add_data_arguments, load_data, parse_hidden
+from ._common import add_data_arguments, load_data, parse_hidden
 
 USES_JAX = True  # compiles programs: the command enables the compilation cache
 HELP = "run the whole pipeline on a data set: bound, sampling, predictive, symmetries, report"

@@ -8,36 +8,13 @@ standardized as in the study. Prints the run's timings, diagnostics and test LPP
 from __future__ import annotations
 
 import argparse
-import json
-import re
 from pathlib import Path
 
 from ..sampling.driver import DEFAULT_KERNEL
+from ._common import add_data_arguments, load_data, parse_hidden, parse_options
 
 USES_JAX = True  # compiles programs: the command enables the compilation cache
 HELP = "run many MCMC chains on a Bayesian MLP and save the posterior"
-
-
-def add_data_arguments(p: argparse.ArgumentParser, *, required: bool = True) -> None:
-    """The data options, shared with `symbnn run` (which defaults to the sinusoid)."""
-    src = p.add_mutually_exclusive_group(required=required)
-    src.add_argument("--dataset", help="built-in generator, or a NAME.data in --data-dir")
-    src.add_argument("--data", type=Path, help="a numeric table (target in the last column)")
-    p.add_argument("--data-dir", type=Path, help="folder of NAME.data files and splits.json")
-    p.add_argument("--splits", type=Path, help="a splits JSON for --data (study format)")
-    p.add_argument("--split-name", help="entry of --splits to use (default: the file's stem)")
-
-
-def load_data(args: argparse.Namespace):
-    """`(Dataset, source)` from the data options; no source at all means the sinusoid."""
-    from .. import datasets
-
-    if args.data is not None:
-        data = datasets.load_table(args.data, splits=args.splits, split_name=args.split_name)
-        return data, str(args.data)
-    name = args.dataset or "sinusoidal"
-    data = datasets.load(name, data_dir=args.data_dir)
-    return data, str(args.data_dir / f"{name}.data") if args.data_dir else "generator"
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -80,29 +57,6 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     )
 
 
-def _options(pairs: list[str]) -> dict:
-    from ..errors import SymbnnError
-
-    out = {}
-    for pair in pairs:
-        key, sep, value = pair.partition("=")
-        if not sep or not key.isidentifier():
-            raise SymbnnError(f"--option {pair!r}: expected KEY=VALUE")
-        try:
-            out[key] = json.loads(value)
-        except ValueError:
-            out[key] = value  # a bare string, e.g. mass_matrix=diagonal
-    return out
-
-
-def parse_hidden(text: str) -> tuple[int, ...]:
-    from ..errors import SymbnnError
-
-    if not re.fullmatch(r"\d+([x,]\d+)*", text):
-        raise SymbnnError(f"--hidden {text!r}: expected widths like 3 or 16x16x16")
-    return tuple(int(h) for h in re.split(r"[x,]", text))
-
-
 def main(args: argparse.Namespace) -> int:
     import numpy as np
 
@@ -112,7 +66,7 @@ def main(args: argparse.Namespace) -> int:
     from ..predictive.metrics import lppd
     from ..sampling.driver import sample
 
-    options = _options(args.option)
+    options = parse_options(args.option)
     data, source = load_data(args)
     if args.output.is_dir():
         raise SymbnnError(f"-o {args.output} is a folder; name the file, e.g. {args.output}/p.npz")

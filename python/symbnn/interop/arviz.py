@@ -17,18 +17,10 @@ import json
 import numpy as np
 
 from ..errors import SymbnnError
+from ..model import layout
 
 #: `symmetries` values of `to_arviz`: the reference set, removal across samples, raw.
 SYMMETRY_MODES = ("canonicalize", "remove", None)
-
-
-def param_names(spec) -> list[str]:
-    """`w1[0,2]`, `b1[2]`, ... in the flat layout: layer `l` (from 1) maps `in` to `out`."""
-    names = []
-    for layer, (a, b) in enumerate(zip(spec.sizes[:-1], spec.sizes[1:], strict=True), 1):
-        names += [f"w{layer}[{i},{j}]" for i in range(a) for j in range(b)]
-        names += [f"b{layer}[{j}]" for j in range(b)]
-    return names
 
 
 def _parameters(posterior, symmetries, removal_options) -> tuple[np.ndarray, dict]:
@@ -75,7 +67,8 @@ def to_arviz(posterior, x=None, y=None, *, symmetries="canonicalize", removal_op
         raise ImportError(
             "Posterior.to_arviz needs arviz: pip install arviz (or symbnn[arviz])"
         ) from e
-    from ..predictive.ppd import check_inputs, check_targets, predict
+    from .._checks import check_inputs, check_targets
+    from ..predictive.ppd import predict
 
     spec = posterior.spec
     if y is not None and x is None:
@@ -83,7 +76,7 @@ def to_arviz(posterior, x=None, y=None, *, symmetries="canonicalize", removal_op
     theta, extra_attrs = _parameters(posterior, symmetries, removal_options)
     groups: dict = {"posterior": {"theta": theta}}
     dims = {"theta": ["param"]}
-    coords: dict = {"param": param_names(spec)}
+    coords: dict = {"param": layout.param_names(spec.sizes)}
     if posterior.noise_std is not None:
         groups["posterior"]["noise_std"] = np.asarray(posterior.noise_std)
     if x is not None:

@@ -1,8 +1,9 @@
-"""The Bayesian MLP: its flat parameter layout, its activation table, its prior and likelihood,
-and its log density (with the chains-last gradient for narrow networks)."""
+"""The Bayesian MLP (`mlp`): its flat parameter layout (`layout`), its activation table
+(`activations`), its prior, likelihood and log density, with the chains-last gradient for
+narrow networks (`_chains_last`)."""
 
-from .mlp import ACTIVATIONS as ACTIVATIONS
-from .mlp import LEAKY_RELU_SLOPE as LEAKY_RELU_SLOPE
+from .activations import ACTIVATIONS as ACTIVATIONS
+from .activations import LEAKY_RELU_SLOPE as LEAKY_RELU_SLOPE
 from .mlp import LIKELIHOODS as LIKELIHOODS
 from .mlp import MLP as MLP
 from .mlp import SYMMETRIES as SYMMETRIES

@@ -32,6 +32,7 @@ from jax.custom_batching import custom_vmap
 from jax.custom_derivatives import SymbolicZero
 
 from ..errors import ShapeError
+from .activations import ACTIVATIONS
 
 #: A layer with at most this many weights is computed elementwise, chains last.
 NARROW_WEIGHTS = 16
@@ -48,9 +49,9 @@ def is_narrow(sizes) -> bool:
 def chains_last_log_density(spec, log_sigma: float | None = None) -> Callable:
     """`(positions (P, C), x, y, weights) -> log densities (C,)`, the columns being chains.
     `P` is the position size, or `d` when `log_sigma` fixes the noise (the σ prior term then
-    stays in, as in the per-chain function of a known σ). `y`: as `spec._targets` gives it;
+    stays in, as in the per-chain function of a known σ). `y`: as `mlp.shaped_targets` gives it;
     `weights`: row weights `(n, 1)`, or `(n, C)` for each chain its own."""
-    act = spec._act
+    act = ACTIVATIONS[spec.activation]
     sizes = spec.sizes
     d = spec.num_params
     last = len(sizes) - 2
@@ -148,8 +149,10 @@ def logdensity_fn(
 
     if x.ndim != 2 or x.shape[1] != spec.in_features or not is_narrow(spec.sizes):
         return plain
+    from .mlp import shaped_targets  # mlp imports this module
+
     try:
-        y = spec._targets(y, x.shape[0])
+        y = shaped_targets(spec, y, x.shape[0])
     except ShapeError:
         return plain
     w = jnp.ones(x.shape[0], x.dtype) if weights is None else jnp.asarray(weights, x.dtype)

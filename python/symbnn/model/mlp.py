@@ -1,9 +1,6 @@
-"""The Bayesian MLP: layer sizes, activation and its symmetry group, the flat parameter layout,
-and the log density (paper.md §1).
-
-Flat layout (shared by Rust, JAX and files): for each layer in order, its weight matrix of shape
-`(in, out)` in row-major order, then its bias. For regression the sampler's *position* is the
-flat network vector followed by `log σ`; for classification it is the network vector alone.
+"""The Bayesian MLP: layer sizes, activation and its symmetry group, and the log density
+(paper.md §1), over the flat parameter layout of `model.layout` (for regression the sampler's
+*position* is the flat network vector followed by `log σ`; for classification the vector alone).
 
 Every function on `theta` or `position` batches over any leading axes: `theta` of shape
 `(..., d)` gives outputs of shape `(..., n, out)`.
@@ -23,23 +20,8 @@ import numpy as np
 
 from .. import _core
 from ..errors import ShapeError, SymbnnError
-from . import _chains_last
-
-LEAKY_RELU_SLOPE = 0.01
-
-#: Activation name -> elementwise function (jnp). gelu is the exact (erf) form.
-ACTIVATIONS: MappingProxyType[str, Callable[[jax.Array], jax.Array]] = MappingProxyType(
-    {
-        "tanh": jnp.tanh,
-        "relu": jax.nn.relu,
-        "leaky_relu": lambda z: jax.nn.leaky_relu(z, LEAKY_RELU_SLOPE),
-        "sigmoid": jax.nn.sigmoid,
-        "sin": jnp.sin,
-        "gelu": lambda z: jax.nn.gelu(z, approximate=False),
-        "silu": jax.nn.silu,
-        "identity": lambda z: z,
-    }
-)
+from . import _chains_last, layout
+from .activations import ACTIVATIONS
 
 
 @dataclass(frozen=True)
@@ -85,7 +67,7 @@ def _checked_sizes(in_features, hidden, out_features) -> tuple[int, ...]:
         if isinstance(size, bool) or not isinstance(size, int | np.integer) or size < 1:
             raise SymbnnError(f"{name} must be a positive integer, got {size!r}")
     sizes = tuple(int(s) for _, s in named)
-    d = sum(a * b + b for a, b in zip(sizes[:-1], sizes[1:], strict=False))
+    d = layout.num_params(sizes)
     # One float64 parameter vector must fit in memory; a sampler holds many more.
     if 8 * d > _memory_bytes():
         raise SymbnnError(
@@ -94,6 +76,24 @@ def _checked_sizes(in_features, hidden, out_features) -> tuple[int, ...]:
             f"{_memory_bytes() / 1e9:.3g} GB of memory"
         )
     return sizes
+
+
+def shaped_targets(spec, y, n: int):
+    """`y` in the shape the log likelihood uses, inside a traced log density: `(n, out)` for
+    regression (`(n,)` accepted for one output), int32 labels `(n,)` for classification. Data
+    are validated before they reach JAX (`_checks.check_targets`); this only shapes them."""
+    y = jnp.asarray(y)
+    if spec.likelihood == "categorical":
+        if y.shape != (n,):
+            raise ShapeError(f"class labels y must have shape ({n},), got {tuple(y.shape)}")
+        return y.astype(jnp.int32)
+    if y.ndim == 1 and spec.out_features == 1:
+        y = y[:, None]
+    if y.shape != (n, spec.out_features):
+        raise ShapeError(
+            f"y must have shape ({n}, {spec.out_features}) to match x, got {tuple(y.shape)}"
+        )
+    return y
 
 
 class MLP:
@@ -132,14 +132,6 @@ class MLP:
         self.activation = activation
         self.likelihood = likelihood
         self.prior_scale = float(prior_scale)
-        self._act = ACTIVATIONS[activation]
-        offsets, shapes, off = [], [], 0
-        for a, b in zip(self.sizes[:-1], self.sizes[1:], strict=True):
-            offsets.append((off, off + a * b))
-            shapes.append((a, b))
-            off += a * b + b
-        self._offsets = tuple(offsets)
-        self._shapes = tuple(shapes)
 
     # --- description -----------------------------------------------------------------------
     @property
@@ -212,27 +204,21 @@ class MLP:
     def unflatten(self, theta) -> list[tuple]:
         """`(..., d)` -> `[(W_l of shape (..., in, out), b_l of shape (..., out)), ...]`."""
         self._check_theta(theta, self.num_params)
-        lead = theta.shape[:-1]
-        layers = []
-        for (w0, b0), (a, b) in zip(self._offsets, self._shapes, strict=True):
-            w = theta[..., w0:b0].reshape(*lead, a, b)
-            layers.append((w, theta[..., b0 : b0 + b]))
-        return layers
+        return layout.unflatten(theta, self.sizes)
 
     def flatten(self, layers: Sequence[tuple]) -> jax.Array | np.ndarray:
         """Inverse of `unflatten`; numpy in, numpy out (else jax)."""
         if len(layers) != self.num_layers:
             raise ShapeError(f"expected {self.num_layers} (W, b) pairs, got {len(layers)}")
         xp = np if all(isinstance(a, np.ndarray) for wb in layers for a in wb) else jnp
-        parts = []
-        for i, ((w, b), (a, o)) in enumerate(zip(layers, self._shapes, strict=True)):
+        for (w, b), lay in zip(layers, layout.layers(self.sizes), strict=True):
+            a, o = lay.fan_in, lay.fan_out
             if w.shape[-2:] != (a, o) or b.shape[-1:] != (o,):
                 raise ShapeError(
-                    f"layer {i}: expected W (..., {a}, {o}) and b (..., {o}), "
+                    f"layer {lay.index}: expected W (..., {a}, {o}) and b (..., {o}), "
                     f"got {tuple(w.shape)} and {tuple(b.shape)}"
                 )
-            parts += [w.reshape(*w.shape[:-2], a * o), b]
-        return xp.concatenate(parts, axis=-1)
+        return layout.flatten(layers, xp)
 
     def split_position(self, position):
         """`(..., position_size)` -> `(theta (..., d), log_sigma (...) or None)`."""
@@ -252,7 +238,7 @@ class MLP:
         for i, (w, b) in enumerate(layers):
             h = h @ w + b[..., None, :]
             if i < len(layers) - 1:
-                h = self._act(h)
+                h = ACTIVATIONS[self.activation](h)
         return h
 
     # --- the log density (paper.md §1) -------------------------------------------------------
@@ -269,27 +255,13 @@ class MLP:
             lp = lp + _LOG_HALFNORMAL_CONST - 0.5 * sigma**2 + log_sigma
         return lp
 
-    def _targets(self, y, n: int):
-        y = jnp.asarray(y)
-        if self.likelihood == "categorical":
-            if y.shape != (n,):
-                raise ShapeError(f"class labels y must have shape ({n},), got {tuple(y.shape)}")
-            return y.astype(jnp.int32)
-        if y.ndim == 1 and self.out_features == 1:
-            y = y[:, None]
-        if y.shape != (n, self.out_features):
-            raise ShapeError(
-                f"y must have shape ({n}, {self.out_features}) to match x, got {tuple(y.shape)}"
-            )
-        return y
-
     def log_likelihood(self, position, x, y, weights=None) -> jax.Array:
         """Sum over the data of `log p(y_i | x_i, position)`, each term times `weights[i]` if
         given (`(n,)`; zero leaves a row out); shape: the leading axes."""
         position = jnp.asarray(position)
         theta, log_sigma = self.split_position(position)
         f = self.apply(theta, x)
-        y = self._targets(y, f.shape[-2])
+        y = shaped_targets(self, y, f.shape[-2])
         if self.likelihood == "categorical":
             logp = jax.nn.log_softmax(f, axis=-1)
             per_row = jnp.take_along_axis(logp, y[:, None], axis=-1)[..., 0]
@@ -308,7 +280,7 @@ class MLP:
     def logdensity_fn(self, x, y, weights=None) -> Callable[[jax.Array], jax.Array]:
         """`position -> log density` closed over the data (the form BlackJAX kernels take),
         its rows weighted by `weights` if given. Vmapped over chains, a narrow network's
-        gradient is computed with the chains on the last axis (`symbnn._chains_last`): the
+        gradient is computed with the chains on the last axis (`model._chains_last`): the
         same values, two to three times as fast."""
         x, y = jnp.asarray(x), jnp.asarray(y)
         return _chains_last.logdensity_fn(self, x, y, self.log_density, weights=weights)

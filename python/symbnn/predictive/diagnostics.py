@@ -25,8 +25,9 @@ from scipy.fft import next_fast_len
 from scipy.special import ndtri
 from scipy.stats import rankdata
 
+from .._checks import check_inputs
 from ..errors import ShapeError, UnsupportedError
-from .ppd import Predictive, check_inputs, posterior_arrays, predict
+from .ppd import Predictive, posterior_arrays, predict
 
 MIN_DRAWS = 4
 
@@ -128,7 +129,7 @@ def _quantity(pred: Predictive) -> np.ndarray:
     return pred.probs() if pred.likelihood == "categorical" else pred.mean
 
 
-def _rhat_ess_of(pred: Predictive) -> tuple[np.ndarray, np.ndarray]:
+def rhat_ess_of(pred: Predictive) -> tuple[np.ndarray, np.ndarray]:
     q = _quantity(pred)
     return split_rhat(q), ess_bulk(q)
 

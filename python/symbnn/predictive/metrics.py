@@ -23,14 +23,13 @@ import jax.numpy as jnp
 import numpy as np
 from jax.scipy.special import ndtr, ndtri
 
+from .._checks import check_inputs, check_targets
 from ..errors import SymbnnError, UnsupportedError
-from .diagnostics import MIN_DRAWS, _rhat_ess_of
+from .diagnostics import MIN_DRAWS, rhat_ess_of
 from .ppd import (
-    _HALF_LOG_2PI,
+    HALF_LOG_2PI,
     Predictive,
-    _batch,
-    check_inputs,
-    check_targets,
+    items_per_batch,
     posterior_arrays,
     predict,
 )
@@ -50,7 +49,7 @@ class LPPD:
     se: float
 
 
-def _prepare(posterior, x, y) -> tuple[Predictive, np.ndarray]:
+def prepare(posterior, x, y) -> tuple[Predictive, np.ndarray]:
     spec, _, _ = posterior_arrays(posterior)
     x = check_inputs(spec, x)
     y = check_targets(spec, y, x.shape[0])
@@ -70,7 +69,7 @@ def _require(pred: Predictive, likelihood: str, metric: str) -> None:
 def _lppd_gaussian(mu, sigma, y):
     """`mu (S, n, out)`, `sigma (S,)`, `y (n, out)` -> `(n,)`."""
     z = (y - mu) / sigma[:, None, None]
-    logp = jnp.sum(-0.5 * z**2 - jnp.log(sigma)[:, None, None] - _HALF_LOG_2PI, axis=-1)
+    logp = jnp.sum(-0.5 * z**2 - jnp.log(sigma)[:, None, None] - HALF_LOG_2PI, axis=-1)
     return jax.nn.logsumexp(logp, axis=0) - jnp.log(mu.shape[0])
 
 
@@ -176,7 +175,7 @@ def _rmse_of(pred: Predictive, y: np.ndarray) -> float:
     return float(np.sqrt(np.mean((mean - y) ** 2)))
 
 
-def _quantiles_of(pred: Predictive, q: np.ndarray) -> np.ndarray:
+def quantiles_of(pred: Predictive, q: np.ndarray) -> np.ndarray:
     """`(L, n, out)` quantiles of the predictive mixture at each point and output."""
     _require(pred, "gaussian", "predictive quantiles")
     mu, sigma = pred.flat()
@@ -184,7 +183,10 @@ def _quantiles_of(pred: Predictive, q: np.ndarray) -> np.ndarray:
     points = mu.reshape(s, n * out).T  # (P, S)
     with jax.enable_x64(True):
         qs = _mixture_quantiles(
-            jnp.asarray(points), jnp.asarray(sigma), jnp.asarray(q), _batch(s * len(q), n * out)
+            jnp.asarray(points),
+            jnp.asarray(sigma),
+            jnp.asarray(q),
+            items_per_batch(s * len(q), n * out),
         )
         return np.asarray(qs).T.reshape(len(q), n, out)
 
@@ -198,7 +200,7 @@ def _check_levels(levels: Sequence[float]) -> np.ndarray:
 
 def _coverage_of(pred: Predictive, y: np.ndarray, levels: Sequence[float]) -> dict:
     lv = _check_levels(levels)
-    qs = _quantiles_of(pred, np.concatenate([(1 - lv) / 2, (1 + lv) / 2]))
+    qs = quantiles_of(pred, np.concatenate([(1 - lv) / 2, (1 + lv) / 2]))
     lo, hi = qs[: len(lv)], qs[len(lv) :]
     inside = (lo <= y[None]) & (y[None] <= hi)
     return {float(a): float(f) for a, f in zip(lv, inside.mean(axis=(1, 2)), strict=True)}
@@ -213,7 +215,7 @@ def _crps_of(pred: Predictive, y: np.ndarray) -> float:
         if s <= CRPS_EXACT_MAX:
             per = _crps_mixture(
                 jnp.asarray(points), jnp.asarray(sigma), jnp.asarray(targets),
-                _batch(s * n * out, s),
+                items_per_batch(s * n * out, s),
             )  # fmt: skip
         else:
             # A fixed seed: the same posterior always gets the same number.
@@ -225,16 +227,16 @@ def _crps_of(pred: Predictive, y: np.ndarray) -> float:
         return float(np.mean(np.asarray(per)))
 
 
-def _mean_probs(pred: Predictive) -> np.ndarray:
+def mean_probs(pred: Predictive) -> np.ndarray:
     """`(n, K)` class probabilities of the predictive (the average over samples)."""
     _require(pred, "categorical", "this")
     return pred.probs().mean(axis=(0, 1))
 
 
-def _ece_of(pred: Predictive, y: np.ndarray, n_bins: int) -> float:
+def ece_of(pred: Predictive, y: np.ndarray, n_bins: int) -> float:
     if not (isinstance(n_bins, int | np.integer) and n_bins >= 1):
         raise SymbnnError(f"n_bins must be a positive integer, got {n_bins!r}")
-    p = _mean_probs(pred)
+    p = mean_probs(pred)
     conf, hit = p.max(axis=1), (p.argmax(axis=1) == y).astype(np.float64)
     # Bin b holds confidences in (b/B, (b+1)/B]; confidence 0 cannot occur (it is >= 1/K).
     bins = np.clip(np.ceil(conf * n_bins).astype(np.int64) - 1, 0, n_bins - 1)
@@ -245,19 +247,19 @@ def _ece_of(pred: Predictive, y: np.ndarray, n_bins: int) -> float:
 # --- the public metrics (each validates, predicts once and scores) -----------------------------
 def lppd(posterior, x, y) -> LPPD:
     """Log pointwise predictive density at `x (n, in)`, `y` (see `LPPD`); any likelihood."""
-    return _lppd_of(*_prepare(posterior, x, y))
+    return _lppd_of(*prepare(posterior, x, y))
 
 
 def rmse(posterior, x, y) -> float:
     """Root mean squared error of the predictive mean `(1/S) Σ_s f_{θ_s}(x)` (regression)."""
-    return _rmse_of(*_prepare(posterior, x, y))
+    return _rmse_of(*prepare(posterior, x, y))
 
 
 def coverage(posterior, x, y, levels: Sequence[float] = DEFAULT_LEVELS) -> dict[float, float]:
     """`{level: fraction of y inside the central level-interval of the predictive}`
     (regression). The interval runs from the `(1-level)/2` to the `(1+level)/2` quantile of the
     mixture, found by bisection on its CDF."""
-    pred, y = _prepare(posterior, x, y)
+    pred, y = prepare(posterior, x, y)
     return _coverage_of(pred, y, levels)
 
 
@@ -267,25 +269,25 @@ def predictive_quantiles(posterior, x, q: Sequence[float]) -> np.ndarray:
     levels = np.atleast_1d(np.asarray(q, dtype=np.float64))
     if levels.ndim != 1 or not np.all((levels > 0) & (levels < 1)):
         raise SymbnnError(f"quantile levels must lie strictly between 0 and 1, got {q}")
-    return _quantiles_of(predict(posterior, check_inputs(spec, x)), levels)
+    return quantiles_of(predict(posterior, check_inputs(spec, x)), levels)
 
 
 def crps(posterior, x, y) -> float:
     """Mean continuous ranked probability score of the predictive mixture (regression; lower is
     better; in the units of y). Exact, in `O(S² n)` time: about 2 s of CPU for `S = 1274`
     samples at 30 points, 20 s for `S = 6400`."""
-    return _crps_of(*_prepare(posterior, x, y))
+    return _crps_of(*prepare(posterior, x, y))
 
 
 def accuracy(posterior, x, y) -> float:
     """Fraction of points whose most probable class under the predictive is the label."""
-    pred, y = _prepare(posterior, x, y)
-    return float(np.mean(_mean_probs(pred).argmax(axis=1) == y))
+    pred, y = prepare(posterior, x, y)
+    return float(np.mean(mean_probs(pred).argmax(axis=1) == y))
 
 
 def nll(posterior, x, y) -> float:
     """Mean negative log predictive probability of the labels (classification; `= -lppd`)."""
-    pred, y = _prepare(posterior, x, y)
+    pred, y = prepare(posterior, x, y)
     _require(pred, "categorical", "nll")
     return -_lppd_of(pred, y).mean
 
@@ -293,8 +295,8 @@ def nll(posterior, x, y) -> float:
 def ece(posterior, x, y, n_bins: int = 10) -> float:
     """Expected calibration error of the predictive: `Σ_b (|B_b|/n) |acc(B_b) - conf(B_b)|`
     over `n_bins` equal-width confidence bins `(b/B, (b+1)/B]` (classification)."""
-    pred, y = _prepare(posterior, x, y)
-    return _ece_of(pred, y, n_bins)
+    pred, y = prepare(posterior, x, y)
+    return ece_of(pred, y, n_bins)
 
 
 def _finite_or_none(v: float) -> float | None:
@@ -316,7 +318,7 @@ def evaluate(
     `num_points`, and with at least 4 draws per chain the function-space diagnostics
     `rhat_max` and `ess_bulk_min` over the predictions at `x`.
     """
-    pred, y = _prepare(posterior, x, y)
+    pred, y = prepare(posterior, x, y)
     lp = _lppd_of(pred, y)
     out: dict = {"lppd": lp.mean, "lppd_se": _finite_or_none(lp.se)}
     if pred.likelihood == "gaussian":
@@ -325,13 +327,13 @@ def evaluate(
         for level, frac in _coverage_of(pred, y, levels).items():
             out[coverage_key(level)] = frac
     else:
-        out["accuracy"] = float(np.mean(_mean_probs(pred).argmax(axis=1) == y))
+        out["accuracy"] = float(np.mean(mean_probs(pred).argmax(axis=1) == y))
         out["nll"] = -lp.mean
-        out["ece"] = _ece_of(pred, y, n_bins)
+        out["ece"] = ece_of(pred, y, n_bins)
     out["num_samples"] = pred.num_samples
     out["num_points"] = int(len(y))
     if pred.num_draws >= MIN_DRAWS:
-        rhat, ess = _rhat_ess_of(pred)
+        rhat, ess = rhat_ess_of(pred)
         # NaN marks a constant prediction (R-hat undefined): leave it out of the extremes.
         out["rhat_max"] = (
             float(np.max(rhat[np.isfinite(rhat)])) if np.isfinite(rhat).any() else None

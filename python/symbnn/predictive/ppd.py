@@ -20,11 +20,12 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from .._checks import check_inputs
 from ..errors import DataError, NonFiniteError, ShapeError, SymbnnError, UnsupportedError
 
 # Elements per batch of intermediate results (float64: 32 MiB), bounding peak memory.
 _BATCH_ELEMENTS = 1 << 22
-_HALF_LOG_2PI = 0.5 * math.log(2.0 * math.pi)
+HALF_LOG_2PI = 0.5 * math.log(2.0 * math.pi)
 #: The study's grid for the predictive density (paper.md §6): [-3, 3], 128 points.
 DEFAULT_GRID = np.linspace(-3.0, 3.0, 128)
 
@@ -125,44 +126,8 @@ def _check_finite(a: np.ndarray, what: str) -> None:
         )
 
 
-def check_inputs(spec, x, what: str = "x") -> np.ndarray:
-    """`x` as a float64 `(n, in_features)` array with `n >= 1`, all finite."""
-    x = np.asarray(x, dtype=np.float64)
-    if x.ndim != 2 or x.shape[1] != spec.in_features or x.shape[0] == 0:
-        raise ShapeError(
-            f"{what} must have shape (n, {spec.in_features}) with n >= 1 for this network, "
-            f"got {x.shape}"
-        )
-    if not np.all(np.isfinite(x)):
-        raise DataError(f"{what}: row {np.argwhere(~np.isfinite(x))[0, 0]} is not finite")
-    return x
-
-
-def check_targets(spec, y, n: int) -> np.ndarray:
-    """Regression: `y` as float64 `(n, out)` (`(n,)` accepted for one output). Classification:
-    integer labels `(n,)` in `0..classes-1`."""
-    y = np.asarray(y)
-    if spec.likelihood == "categorical":
-        if y.shape != (n,):
-            raise ShapeError(f"class labels y must have shape ({n},), got {y.shape}")
-        yf = y.astype(np.float64)
-        if not np.all(np.isfinite(yf)) or np.any(yf != np.round(yf)):
-            raise DataError("class labels y must be whole numbers")
-        if np.any(yf < 0) or np.any(yf >= spec.out_features):
-            raise DataError(f"class labels y must lie in 0..{spec.out_features - 1}")
-        return yf.astype(np.int64)
-    y = y.astype(np.float64)
-    if y.ndim == 1 and spec.out_features == 1:
-        y = y[:, None]
-    if y.shape != (n, spec.out_features):
-        raise ShapeError(f"y must have shape ({n}, {spec.out_features}) to match x, got {y.shape}")
-    if not np.all(np.isfinite(y)):
-        raise DataError(f"y: row {np.argwhere(~np.isfinite(y))[0, 0]} is not finite")
-    return y
-
-
 # --- the network over all samples ----------------------------------------------------------------
-def _batch(per_item: int, total: int) -> int:
+def items_per_batch(per_item: int, total: int) -> int:
     """How many items of `per_item` elements fit in one batch (at least one, at most `total`)."""
     return max(1, min(total, _BATCH_ELEMENTS // max(1, per_item)))
 
@@ -182,7 +147,7 @@ def predict(posterior, x) -> Predictive:
     x = check_inputs(spec, x)
     chains, draws, d = samples.shape
     s, n = chains * draws, x.shape[0]
-    batch = _batch(n * max(spec.sizes), s)
+    batch = items_per_batch(n * max(spec.sizes), s)
     with jax.enable_x64(True):
         out = _forward(spec, jnp.asarray(samples.reshape(s, d)), jnp.asarray(x), batch)
         mean = np.asarray(out).reshape(chains, draws, n, spec.out_features)
@@ -246,7 +211,7 @@ def _ppd_scan(mu, sigma, valid, y_grid, batch_draws: int):
             valid.reshape(-1, batch_draws),
         )
         acc, _ = jax.lax.scan(add, jnp.full((n_x, n_y), -jnp.inf), batches)
-        return acc - _HALF_LOG_2PI - log_draws
+        return acc - HALF_LOG_2PI - log_draws
 
     def step(carry, xs):
         log_total, log_q = carry  # running log-sum of chain PPDs, its y-normalised log
@@ -265,7 +230,7 @@ def _ppd_pass(posterior, x_grid, y_grid):
     x, y = _grid_inputs(spec, x_grid, y_grid)
     pred = predict(posterior, x)  # (chains, draws, n_x, 1)
     chains, draws = pred.num_chains, pred.num_draws
-    batch = _batch(len(x) * len(y), draws)
+    batch = items_per_batch(len(x) * len(y), draws)
     d_pad = -(-draws // batch) * batch
     mu = np.zeros((chains, d_pad, len(x)))
     mu[:, :draws] = pred.mean[..., 0]

@@ -21,9 +21,11 @@ from pathlib import Path
 import numpy as np
 
 from .._atomic import atomic_path
+from .._checks import check_inputs
 from ..errors import ShapeError, UnsupportedError
-from ..predictive.metrics import _mean_probs, _quantiles_of
-from ..predictive.ppd import FunctionalConvergence, check_inputs, posterior_arrays, predict
+from ..model import layout
+from ..predictive.metrics import mean_probs, quantiles_of
+from ..predictive.ppd import FunctionalConvergence, posterior_arrays, predict
 
 _TRAIN, _TEST, _BAND, _MEAN = "#4d4d4d", "#d95f02", "#1b6ca8", "#0b3c5d"
 
@@ -79,7 +81,7 @@ def plot_ppd(
     pred = predict(posterior, grid)
     levels = sorted(levels, reverse=True)
     q = np.concatenate([[(1 - a) / 2 for a in levels], [(1 + a) / 2 for a in levels]])
-    qs = _to_data_units(data, "y", _quantiles_of(pred, q)[:, :, 0])
+    qs = _to_data_units(data, "y", quantiles_of(pred, q)[:, :, 0])
     mean = _to_data_units(data, "y", pred.mean.mean(axis=(0, 1))[:, 0])
     gx = _to_data_units(data, "x", grid[:, 0])
 
@@ -133,7 +135,7 @@ def plot_predictions(posterior, x, y, *, level: float = 0.9, data=None, title: s
         raise UnsupportedError("plot_predictions is for regression; see plot_reliability")
     pred = predict(posterior, check_inputs(spec, x))
     y = np.asarray(y, dtype=np.float64).reshape(len(pred.mean[0, 0]), -1)[:, 0]
-    qs = _quantiles_of(pred, np.array([(1 - level) / 2, (1 + level) / 2]))[:, :, 0]
+    qs = quantiles_of(pred, np.array([(1 - level) / 2, (1 + level) / 2]))[:, :, 0]
     mean = pred.mean.mean(axis=(0, 1))[:, 0]
     y, qs, mean = (_to_data_units(data, "y", a) for a in (y, qs, mean))
     fig = _figure(5.5, 5.0)
@@ -165,10 +167,10 @@ def plot_predictions(posterior, x, y, *, level: float = 0.9, data=None, title: s
 
 def plot_reliability(posterior, x, y, *, n_bins: int = 10, title: str | None = None):
     """Reliability diagram: accuracy against confidence of the predictive, equal-width bins."""
-    from ..predictive.metrics import _ece_of, _prepare
+    from ..predictive.metrics import ece_of, prepare
 
-    pred, y = _prepare(posterior, x, y)
-    p = _mean_probs(pred)
+    pred, y = prepare(posterior, x, y)
+    p = mean_probs(pred)
     conf, hit = p.max(axis=1), p.argmax(axis=1) == y
     bins = np.clip(np.ceil(conf * n_bins).astype(np.int64) - 1, 0, n_bins - 1)
     count = np.bincount(bins, minlength=n_bins)
@@ -191,7 +193,7 @@ def plot_reliability(posterior, x, y, *, n_bins: int = 10, title: str | None = N
     ax.set_ylabel("accuracy")
     ax.set_xlim(0, 1)
     ax.set_ylim(0, 1)
-    ece = _ece_of(pred, y, n_bins)
+    ece = ece_of(pred, y, n_bins)
     ax.set_title(title or f"Reliability ({len(y)} points, ECE {ece:.3f})")
     ax.legend(loc="upper left", fontsize=8)
     return fig
@@ -232,18 +234,11 @@ def plot_convergence(
 
 # --- canonicalization ------------------------------------------------------------------------
 def param_name(spec, index: int) -> str:
-    """`W2[0, 1]` / `b1[2]`: layer (from 1), weight row (input) and column (neuron)."""
-    off = 0
-    for layer, (a, b) in enumerate(zip(spec.sizes[:-1], spec.sizes[1:], strict=True), start=1):
-        if index < off + a * b:
-            r, c = divmod(index - off, b)
-            return f"W{layer}[{r}, {c}]"
-        if index < off + a * b + b:
-            return f"b{layer}[{index - off - a * b}]"
-        off += a * b + b
-    if index == off and spec.likelihood == "gaussian":
-        return "log σ"
-    raise ShapeError(f"parameter index {index} is out of range for {spec!r}")
+    """The label of position coordinate `index` (`model.layout.param_names`, then `log σ`)."""
+    names = layout.param_names(spec.sizes, log_sigma=spec.likelihood == "gaussian")
+    if not 0 <= index < len(names):
+        raise ShapeError(f"parameter index {index} is out of range for {spec!r}")
+    return names[index]
 
 
 def default_params(spec) -> tuple[int, int]:

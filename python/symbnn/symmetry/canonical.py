@@ -23,7 +23,7 @@ import numpy as np
 from .. import _core
 from ..errors import NonFiniteError, ShapeError, SymbnnError, UnsupportedError
 from ..model.mlp import MLP, SYMMETRIES
-from .checkpoints import MlpLayout, detect_layout
+from .checkpoint_layout import MlpLayout, detect_layout
 
 __all__ = [
     "Transform",
