@@ -9,6 +9,7 @@ pub mod canonical;
 pub mod error;
 pub mod model;
 pub mod modes;
+pub mod progress;
 pub mod removal;
 
 #[cfg(feature = "python")]

@@ -3,6 +3,7 @@
 
 mod bound;
 mod canonical;
+mod progress;
 mod removal;
 
 use pyo3::create_exception;
@@ -99,5 +100,6 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     canonical::register(m)?;
     bound::register(m)?;
     removal::register(m)?;
+    progress::register(m)?;
     Ok(())
 }

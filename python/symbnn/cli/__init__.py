@@ -4,7 +4,7 @@ inside `main` so that `symbnn --help` stays instant.
 
 One rule for every command: a user error (`SymbnnError`) or an I/O failure (`OSError`: missing,
 unreadable or read-only files, a full disk) prints `symbnn CMD: error: ...` and exits 2; a
-traceback is only ever a bug."""
+traceback is only ever a bug. Ctrl-C prints `symbnn CMD: interrupted` and exits 130."""
 
 from __future__ import annotations
 
@@ -79,7 +79,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"symbnn {args.command}: error: {where}{e.strerror or e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
+        # Outputs are written only after sampling, so an interrupted command leaves none.
+        print(f"symbnn {args.command}: interrupted", file=sys.stderr)
         return 130
 
 

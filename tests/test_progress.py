@@ -1,0 +1,116 @@
+"""Live progress and Ctrl-C: the ticks change no value, count every evaluation, keep the program
+cacheable, and an interrupted command stops at once and writes nothing."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import symbnn
+from symbnn import _core
+from symbnn.sampling import progress
+
+SPEC = symbnn.MLP(1, (3,), 1)
+pytestmark = pytest.mark.filterwarnings("ignore::symbnn.ConvergenceWarning")
+
+
+def _data(n=30):
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(n, 1))
+    return x, np.sin(x[:, 0]) + 0.1 * rng.normal(size=n)
+
+
+def test_ticks_count_evaluations_and_change_no_value_or_gradient():
+    x, y = _data()
+    ld = SPEC.logdensity_fn(x, y)
+    positions = jnp.asarray(np.random.default_rng(1).normal(size=(5, SPEC.position_size)))
+    grad, ticking_grad = (
+        jax.jit(jax.vmap(jax.value_and_grad(f))) for f in (ld, progress.ticking(ld))
+    )
+    want = grad(positions)
+    _core.reset_ticks()
+    got = jax.block_until_ready(ticking_grad(positions))
+    assert _core.ticks() == 1  # one call for the whole batch of chains
+    for a, b in zip(want, got, strict=True):
+        np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+
+
+def test_run_reports_the_count_and_returns_the_result():
+    step = jax.vmap(jax.grad(progress.ticking(lambda p: -jnp.sum(p**2))))
+    loop = jax.jit(lambda p: jax.lax.fori_loop(0, 50, lambda i, p: p + 0.01 * step(p), p))
+    compiled = loop.lower(jnp.ones((3, 2))).compile()
+    seen = []
+    out = progress.run(compiled, (jnp.ones((3, 2)),), seen.append)
+    assert seen[-1] == 50
+    np.testing.assert_allclose(np.asarray(out), 0.98**50, rtol=1e-5)
+
+
+@pytest.mark.parametrize(("kernel", "init"), [("adjusted_mclmc", "ensemble"), ("nuts", "prior")])
+def test_progress_changes_no_draw(kernel, init):
+    x, y = _data()
+    args = dict(
+        num_chains=4, num_warmup=20, num_samples=3, thinning=2, kernel=kernel, init=init,
+        init_options={"num_steps": 30} if init == "ensemble" else None,
+    )  # fmt: skip
+    quiet = symbnn.sample(SPEC, x, y, progress=False, **args)
+    live = symbnn.sample(SPEC, x, y, progress=True, **args)
+    np.testing.assert_array_equal(live.samples, quiet.samples)
+    np.testing.assert_array_equal(live.noise_std, quiet.noise_std)
+
+
+def test_a_ticking_program_goes_to_the_persistent_cache(tmp_path):
+    code = (
+        "import jax, jax.numpy as jnp\n"
+        "from symbnn import enable_compilation_cache\n"
+        "from symbnn.sampling import progress\n"
+        f"assert enable_compilation_cache({str(tmp_path)!r}, min_compile_seconds=0)\n"
+        "f = jax.jit(jax.vmap(jax.grad(progress.ticking(lambda p: -jnp.sum(p ** 2)))))\n"
+        "print(f.lower(jnp.ones((2, 3))).as_text().count('symbnn_tick'))\n"
+        "f(jnp.ones((2, 3))).block_until_ready()\n"
+    )
+    env = {"JAX_PLATFORMS": "cpu", "PATH": "", "HOME": str(tmp_path)}
+    env["PYTHONPATH"] = os.pathsep.join([str(Path(symbnn.__file__).parents[1])] + sys.path)
+    out = subprocess.run(
+        [sys.executable, "-c", code], check=True, env=env, timeout=300, capture_output=True
+    )
+    assert int(out.stdout.split()[-1]) >= 1  # the tick is in the program ...
+    assert any(p.is_file() for p in Path(tmp_path).rglob("*"))  # ... and the program cached
+
+
+def test_ctrl_c_stops_a_command_at_once_and_writes_nothing(tmp_path):
+    out = tmp_path / "post.npz"
+    code = (
+        "import sys; from symbnn.cli import main; sys.exit(main(["
+        "'sample', '--dataset', 'sinusoidal', '--chains', '8', '--kernel', 'nuts', "
+        "'--warmup', '0', '--samples', '200000', '--init', 'prior', "
+        f"'-o', {str(out)!r}]))"
+    )
+    env = {**os.environ, "JAX_PLATFORMS": "cpu", "SYMBNN_CACHE_DIR": "off"}
+    env["PYTHONPATH"] = os.pathsep.join([str(Path(symbnn.__file__).parents[1])] + sys.path)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", code], env=env, stderr=subprocess.PIPE, text=True, bufsize=1
+    )
+    err = ""
+    try:
+        while "evals=" not in err:  # the chunk is running and ticking
+            char = proc.stderr.read(1)
+            assert char, f"exited before sampling: {err}"
+            err += char
+        proc.send_signal(signal.SIGINT)
+        t0 = time.monotonic()
+        rest = proc.communicate(timeout=10)[1]
+        waited = time.monotonic() - t0
+    finally:
+        proc.kill()
+    assert proc.returncode == 130, err + rest
+    assert waited < 3, waited
+    assert "symbnn sample: interrupted" in rest
+    assert "Traceback" not in err + rest
+    assert not out.exists()
