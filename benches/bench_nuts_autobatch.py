@@ -75,7 +75,7 @@ def run_autobatched(chains, warmup, draws=1, dtype=jnp.float32, seed=0):
     t1 = time.perf_counter()
     samples, info = jax.block_until_ready(compiled(positions, keys))
     t2 = time.perf_counter()
-    info = {k: np.asarray(v) for k, v in info.items()}
+    info = {k: np.asarray(v) for k, v in info._asdict().items()}
     grads = info["num_grad_evals"]
     trips = int(info["loop_trips"][0])
     return {
@@ -94,7 +94,7 @@ def run_autobatched(chains, warmup, draws=1, dtype=jnp.float32, seed=0):
         "step_size_median": float(np.median(info["step_size"])),
         "divergences_mean": float(info["divergences"].mean()),
         "acceptance_mean": float(info["acceptance_rate"].mean()),
-        "finite": int(info["finite"].sum()),
+        "finite": int(np.isfinite(np.asarray(samples)).all(axis=(1, 2)).sum()),
         "lppd": test_lppd(model, data, np.asarray(samples)),
     }
 

@@ -10,7 +10,7 @@ How a run is organised:
   on the chunk size, on the number of devices or on the other chains (except for kernels that
   adapt across an ensemble of chains, `chees`, whose ensembles are fixed blocks of chain
   indices).
-- Kernels are runners from `_kernels.RUNNERS` (name -> function with one shared signature).
+- Kernels come from `kernels.KERNELS` (name -> `Kernel`: an options dataclass and `run`).
 - Timings: compilation (`jit(...).lower(...).compile()`) and execution are measured apart.
 
 Multi-host: after `jax.distributed.initialize()` on every host, `devices=None` means all
@@ -39,7 +39,7 @@ from ..errors import SymbnnError, UnsupportedError
 from ..model import _chains_last
 from ..model.mlp import MLP
 from .convergence import ConvergenceWarning, assess
-from .kernels import GROUPED, RUNNERS
+from .kernels import KERNELS, options_dict
 from .posterior import Posterior
 from .starts import (
     check_init,
@@ -96,7 +96,8 @@ def sample(
       (unadjusted MCLMC with its tuner), `"nuts"` (window adaptation per chain, the study's
       protocol), `"nuts_vmap"`, `"hmc"` (fixed `num_integration_steps`,
       window adaptation), `"chees"` (ChEES-HMC adapted across ensembles of `ensemble_size`
-      chains). Further keyword arguments are the kernel's options (see `symbnn._kernels`).
+      chains). Further keyword arguments are the kernel's options (the fields of its
+      `Options`, see `sampling.kernels`).
     - `num_warmup` adaptation steps, then `num_samples` draws kept every `thinning` steps.
     - `init`: `"ensemble"` (default: each start optimised by optax on the negative log
       posterior of a random 90 % of the rows and stopped where it predicts the other 10 %
@@ -145,15 +146,14 @@ def sample(
         if not (math.isfinite(noise_std) and noise_std > 0):
             raise SymbnnError(f"noise_std must be positive and finite, got {noise_std}")
         noise_std = float(noise_std)
-    if kernel not in RUNNERS:
-        raise UnsupportedError(f"unknown kernel {kernel!r}; expected one of {', '.join(RUNNERS)}")
-    runner = RUNNERS[kernel]
-    options = _kernel_options(kernel, runner, kernel_options)
+    if kernel not in KERNELS:
+        raise UnsupportedError(f"unknown kernel {kernel!r}; expected one of {', '.join(KERNELS)}")
+    options = KERNELS[kernel].make_options(kernel_options)
     dim = spec.num_params if noise_std is not None else spec.position_size
     starts, init_name, init_opts = check_init(init, init_options, num_chains, dim)
     devices = _check_devices(devices)
     # Kernels that adapt across a group of consecutive chains need whole groups per chunk.
-    group = positive_int(options[GROUPED[kernel]], GROUPED[kernel]) if kernel in GROUPED else 1
+    group = KERNELS[kernel].group(options)
     if chunk_size is not None:
         chunk_size = positive_int(chunk_size, "chunk_size")
     unit = math.lcm(len(devices), group)  # a chunk must split evenly over devices and groups
@@ -182,7 +182,7 @@ def sample(
         spec,
         noise_std,
         kernel,
-        _frozen(options),
+        options,
         num_warmup,
         num_samples,
         thinning,
@@ -241,7 +241,7 @@ def sample(
 
     settings = {
         "kernel": kernel,
-        "kernel_options": options,
+        "kernel_options": options_dict(options),
         "num_chains": num_chains,
         "num_warmup": num_warmup,
         "num_samples": num_samples,
@@ -288,7 +288,7 @@ class _Recipe(NamedTuple):
     spec: MLP
     noise_std: float | None
     kernel: str
-    options: tuple
+    options: object  # the kernel's options dataclass (frozen)
     num_warmup: int
     num_samples: int
     thinning: int
@@ -306,7 +306,7 @@ _CACHE_SIZE = 16
 
 def _compiled_program(recipe: _Recipe, mesh: Mesh, args: list, shapes: tuple):
     """-> (compiled chunk program, whether it came from the cache)."""
-    key = (recipe, shapes, RUNNERS[recipe.kernel])
+    key = (recipe, shapes, KERNELS[recipe.kernel])
     if key in _CACHE:
         return _CACHE[key], True
     in_specs = (P(), P("chains"), P(), P()) + ((P("chains"),) if recipe.given_starts else ())
@@ -356,15 +356,16 @@ def _program(r: _Recipe, base_key, chain_ids, x, y, *given):
             split_keys = jax.vmap(lambda k: jax.random.fold_in(k, 1))(init_keys)
             pos = optimize_starts(ld, pos, **opts, holdout=holdout, keys=split_keys)
             optimised = True
-    draws, info = RUNNERS[r.kernel](
+    draws, kernel_info = KERNELS[r.kernel].run(
         ld,
         pos,
         run_keys,
         num_warmup=r.num_warmup,
         num_samples=r.num_samples,
         thinning=r.thinning,
-        **dict(r.options),
+        options=r.options,
     )
+    info = kernel_info._asdict()
     if optimised:  # the starts' optimiser steps count as gradients of the run
         info["num_grad_evals"] = info["num_grad_evals"] + dict(r.init_options)["num_steps"]
     draws_ld = jax.vmap(jax.vmap(ld))(draws)  # (C, S): forward passes only, cheap
@@ -397,50 +398,6 @@ def _logdensity_builder(spec: MLP, noise_std: float | None) -> Callable:
 
 
 # --- checks -------------------------------------------------------------------------------
-def _kernel_options(kernel: str, runner: Callable, given: dict) -> dict:
-    """The runner's keyword options with the given ones applied (JSON-ready)."""
-    import inspect
-
-    fixed = {"logdensity_fn", "initial_positions", "keys", "num_warmup", "num_samples", "thinning"}
-    params = {
-        n: p.default
-        for n, p in inspect.signature(runner).parameters.items()
-        if n not in fixed and p.kind == p.KEYWORD_ONLY
-    }
-    unknown = sorted(set(given) - set(params))
-    if unknown:
-        raise SymbnnError(
-            f"kernel {kernel!r} has no option {', '.join(map(repr, unknown))}; "
-            f"its options are {', '.join(params) or 'none'}"
-        )
-    checked = {}
-    # Each option must have its default's type: a string or a list reaching JAX fails there
-    # with a traceback about tracing rather than about the option.
-    for name, value in given.items():
-        default = params[name]
-        if isinstance(default, bool):
-            ok, want = isinstance(value, bool | np.bool_), "true or false"
-        elif isinstance(default, int):
-            ok, want = (
-                isinstance(value, int | np.integer) and not isinstance(value, bool),
-                "an integer",
-            )
-        elif isinstance(default, float):
-            ok = isinstance(value, int | float | np.integer | np.floating) and not isinstance(
-                value, bool
-            )
-            ok, want = ok and math.isfinite(value), "a finite number"
-            value = float(value) if ok else value
-        elif isinstance(default, str):
-            ok, want = isinstance(value, str), "a string"
-        else:
-            ok, want = True, ""
-        if not ok:
-            raise SymbnnError(f"kernel {kernel!r} option {name!r} must be {want}, got {value!r}")
-        checked[name] = value
-    return {**params, **checked}
-
-
 def _check_devices(devices) -> list:
     if devices is None:
         return list(jax.devices())
