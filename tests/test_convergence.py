@@ -112,8 +112,8 @@ def test_no_information_is_not_a_failure():
 
 def test_cli_prints_the_warning_as_its_own(capsys, tmp_path, monkeypatch):
     # The verdict itself is tested above; here a failing one is forced, to test the wording.
-    from symbnn.sampling import driver as sampling
     from symbnn.cli import main
+    from symbnn.sampling import driver as sampling
 
     failing = Convergence(False, ("the log density still rises",), {})
     monkeypatch.setattr(sampling, "assess", lambda post, x_probe=None: failing)
