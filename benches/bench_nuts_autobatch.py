@@ -43,7 +43,7 @@ def problem(dtype):
     return model, data, model.logdensity_fn(x, y)
 
 
-def test_lppd(model, data, samples) -> float:
+def lppd_on_test_split(model, data, samples) -> float:
     """Test LPPD over all draws of all chains: `samples` (chains, draws, d)."""
     theta, log_sigma = model.split_position(
         jnp.asarray(samples, jnp.float64).reshape(-1, model.position_size)
@@ -75,7 +75,7 @@ def run_autobatched(chains, warmup, draws=1, dtype=jnp.float32, seed=0):
     t1 = time.perf_counter()
     samples, info = jax.block_until_ready(compiled(positions, keys))
     t2 = time.perf_counter()
-    info = {k: np.asarray(v) for k, v in info.items()}
+    info = {k: np.asarray(v) for k, v in info._asdict().items()}
     grads = info["num_grad_evals"]
     trips = int(info["loop_trips"][0])
     return {
@@ -94,8 +94,8 @@ def run_autobatched(chains, warmup, draws=1, dtype=jnp.float32, seed=0):
         "step_size_median": float(np.median(info["step_size"])),
         "divergences_mean": float(info["divergences"].mean()),
         "acceptance_mean": float(info["acceptance_rate"].mean()),
-        "finite": int(info["finite"].sum()),
-        "lppd": test_lppd(model, data, np.asarray(samples)),
+        "finite": int(np.isfinite(np.asarray(samples)).all(axis=(1, 2)).sum()),
+        "lppd": lppd_on_test_split(model, data, np.asarray(samples)),
     }
 
 
@@ -131,7 +131,7 @@ def run_blackjax_vmapped(chains, warmup, dtype=jnp.float32, seed=0):
         # vmapped while loops run until the longest trajectory of the iteration is done
         "lockstep_trips": int(np.asarray(steps).max(0).sum()),
         "waste": float(np.asarray(steps).max(0).sum() / np.mean(steps.sum(1))),
-        "lppd": test_lppd(model, data, np.asarray(draws)[:, None]),
+        "lppd": lppd_on_test_split(model, data, np.asarray(draws)[:, None]),
     }
 
 

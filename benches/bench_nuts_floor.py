@@ -7,7 +7,7 @@
 - the floor: a vmapped `value_and_grad` of the log density over C chains (what any
   gradient-based sampler must pay per step, here in XLA on this machine), and
 - a trip of the engine: the same gradient plus all of NUTS's bookkeeping for C chains (one
-  leapfrog, progressive sampling, U-turn checks, adaptation, keys; `_nuts_autobatch`).
+  leapfrog, progressive sampling, U-turn checks, adaptation, keys; `nuts_engine.trip`).
 Reported: µs per chain per gradient for both, and their ratio (the engine's overhead over the
 floor). A full run costs about `loop_trips` trips; `loop_trips / mean gradients` (the lockstep
 waste, 1.3 to 1.5 here, see bench_nuts_autobatch.py) multiplies the ratio.
@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import json
 import time
+from functools import partial
 from pathlib import Path
 
 import jax
@@ -45,13 +46,13 @@ def main(argv=None) -> int:
         jax.config.update("jax_enable_x64", True)
 
     import symbnn
-    from symbnn.sampling.nuts_engine import build_run_nuts
+    from symbnn.sampling.nuts_engine import init_chain, nuts_config, trip
 
     dtype = jnp.float32 if args.float32 else jnp.float64
     data = symbnn.datasets.load("sinusoidal", data_dir=args.data_dir)
     spec = symbnn.MLP(1, (3,), 1)
     ld = spec.logdensity_fn(jnp.asarray(data.x_train, dtype), jnp.asarray(data.y_train, dtype))
-    run = build_run_nuts(ld, num_warmup=1024, num_samples=1)
+    cfg = nuts_config(ld, num_warmup=1024, num_samples=1)
     grad = jax.vmap(jax.value_and_grad(ld))
     rows = []
     print("chains  floor µs/chain-grad  engine µs/chain-trip  engine/floor")
@@ -61,8 +62,8 @@ def main(argv=None) -> int:
         keys = jax.random.split(jax.random.key(0), c)
         # The floor: each step moves the positions a little so nothing is loop-invariant.
         floor = timed_loop(lambda q: q + 1e-6 * grad(q)[1], start, args.trips)
-        chains = jax.jit(jax.vmap(run._init_chain))(start, keys)
-        engine = timed_loop(jax.vmap(run._trip), chains, args.trips)
+        chains = jax.jit(jax.vmap(partial(init_chain, cfg)))(start, keys)
+        engine = timed_loop(jax.vmap(partial(trip, cfg)), chains, args.trips)
         row = {
             "chains": c,
             "floor_us_per_chain_grad": floor / args.trips / c * 1e6,

@@ -103,12 +103,12 @@ def test_hessian_and_nested_vmap():
 
 def test_known_noise_sampler_density_matches():
     """`sample(noise_std=...)` samples the network alone; its chains-last density agrees."""
-    from symbnn.sampling.driver import _logdensity_builder
+    from symbnn.sampling.driver import logdensity_builder
 
     rng = np.random.default_rng(4)
     spec = MLP(1, (3,), 1)
     x, y = _data(spec, 25, rng)
-    build = _logdensity_builder(spec, 0.3)
+    build = logdensity_builder(spec, 0.3)
     fast = build(jnp.asarray(x), jnp.asarray(y))
     theta = jnp.asarray(rng.normal(size=(5, spec.num_params)))
     full = jnp.concatenate([theta, jnp.full((5, 1), np.log(0.3))], axis=1)

@@ -207,12 +207,12 @@ def test_kernel_options_are_type_checked(tmp_path, capsys, option, match):
 
 
 def test_kernel_options_of_the_right_type_pass():
-    from symbnn.sampling.driver import RUNNERS, _kernel_options
+    from symbnn.sampling.kernels import KERNELS
 
-    got = _kernel_options("mclmc", RUNNERS["mclmc"], {"desired_energy_var": 1})
-    assert got["desired_energy_var"] == 1.0 and isinstance(got["desired_energy_var"], float)
+    got = KERNELS["mclmc"].make_options({"desired_energy_var": 1})
+    assert got.desired_energy_var == 1.0 and isinstance(got.desired_energy_var, float)
     with pytest.raises(SymbnnError, match="true or false"):
-        _kernel_options("mclmc", RUNNERS["mclmc"], {"diagonal_preconditioning": 1})
+        KERNELS["mclmc"].make_options({"diagonal_preconditioning": 1})
 
 
 # --- checkpoints ------------------------------------------------------------------------------

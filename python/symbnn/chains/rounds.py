@@ -39,7 +39,6 @@ def _concatenate(parts: list[Posterior]) -> Posterior:
 
 
 def sample_auto(
-    sample_fn,
     spec,
     x,
     y,
@@ -50,8 +49,11 @@ def sample_auto(
     first_chain: int = 0,
     **sample_options,
 ) -> Posterior:
-    """Run rounds of `sample_fn(spec, x, y, num_chains=..., first_chain=..., **options)` until
-    the estimated chain count is met (see the module docstring)."""
+    """Run rounds of `sample(spec, x, y, num_chains=..., first_chain=..., **sample_options)`
+    until the estimated chain count is met (see the module docstring); `sample` hands
+    `num_chains="auto"` over to this function."""
+    # Imported here: the driver imports this module on demand, and `find_modes` is heavy.
+    from ..sampling import driver
     from ..symmetry.modes import find_modes, recommend_chains
 
     if not 0.0 < confidence < 1.0:
@@ -64,7 +66,7 @@ def sample_auto(
     rounds: list[dict] = []
     todo, done = pilot_chains, 0
     while todo > 0:
-        part = sample_fn(
+        part = driver.sample(
             spec, x, y, num_chains=todo, first_chain=first_chain + done, **sample_options
         )
         parts.append(part)

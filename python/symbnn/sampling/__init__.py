@@ -8,5 +8,7 @@ from .convergence import Convergence as Convergence
 from .convergence import ConvergenceWarning as ConvergenceWarning
 from .driver import DEFAULT_KERNEL as DEFAULT_KERNEL
 from .driver import sample as sample
+from .kernels import KERNELS as KERNELS
+from .kernels import Kernel as Kernel
 from .posterior import Posterior as Posterior
 from .posterior import load_posterior as load_posterior

@@ -10,7 +10,12 @@ How a run is organised:
   on the chunk size, on the number of devices or on the other chains (except for kernels that
   adapt across an ensemble of chains, `chees`, whose ensembles are fixed blocks of chain
   indices).
-- Kernels are runners from `_kernels.RUNNERS` (name -> function with one shared signature).
+- Kernels come from `kernels.KERNELS` (name -> `Kernel`: an options dataclass and `run`).
+- `sample` is three steps: `make_plan` checks every argument and lays out the chunks before
+  anything compiles, `run_plan` compiles and runs the chunks (progress bar, timings), and
+  `assemble` builds the `Posterior` (finite flags, warnings, the convergence verdict).
+  `num_chains="auto"` hands over to `chains.rounds.sample_auto`, which calls `sample` per
+  round.
 - Timings: compilation (`jit(...).lower(...).compile()`) and execution are measured apart.
 
 Multi-host: after `jax.distributed.initialize()` on every host, `devices=None` means all
@@ -39,7 +44,7 @@ from ..errors import SymbnnError, UnsupportedError
 from ..model import _chains_last
 from ..model.mlp import MLP
 from .convergence import ConvergenceWarning, assess
-from .kernels import GROUPED, RUNNERS
+from .kernels import KERNELS, options_dict
 from .posterior import Posterior
 from .starts import (
     check_init,
@@ -96,7 +101,8 @@ def sample(
       (unadjusted MCLMC with its tuner), `"nuts"` (window adaptation per chain, the study's
       protocol), `"nuts_vmap"`, `"hmc"` (fixed `num_integration_steps`,
       window adaptation), `"chees"` (ChEES-HMC adapted across ensembles of `ensemble_size`
-      chains). Further keyword arguments are the kernel's options (see `symbnn._kernels`).
+      chains). Further keyword arguments are the kernel's options (the fields of its
+      `Options`, see `sampling.kernels`).
     - `num_warmup` adaptation steps, then `num_samples` draws kept every `thinning` steps.
     - `init`: `"ensemble"` (default: each start optimised by optax on the negative log
       posterior of a random 90 % of the rows and stopped where it predicts the other 10 %
@@ -110,7 +116,7 @@ def sample(
 
     - `num_chains="auto"`: rounds of chains, starting with `pilot_chains`, until the chain
       count that the modes found so far call for at `confidence` is met or `max_chains` is
-      reached (`symbnn.adaptive`); `Posterior.rounds` records each round.
+      reached (`chains.rounds.sample_auto`); `Posterior.rounds` records each round.
 
     Returns a `Posterior`. Chains that diverge or end non-finite are kept and flagged in
     `diagnostics["finite"]` (with a warning), never dropped.
@@ -121,14 +127,79 @@ def sample(
         from ..chains.rounds import sample_auto
 
         return sample_auto(
-            sample, spec, x, y, confidence=confidence, pilot_chains=pilot_chains,
-            max_chains=max_chains, first_chain=first_chain, num_warmup=num_warmup,
-            num_samples=num_samples, kernel=kernel, init=init, seed=seed, thinning=thinning,
-            chunk_size=chunk_size, devices=devices, progress=progress, noise_std=noise_std,
-            init_options=init_options, **kernel_options,
+            spec, x, y, confidence=confidence, pilot_chains=pilot_chains, max_chains=max_chains,
+            first_chain=first_chain, num_warmup=num_warmup, num_samples=num_samples,
+            kernel=kernel, init=init, seed=seed, thinning=thinning, chunk_size=chunk_size,
+            devices=devices, progress=progress, noise_std=noise_std, init_options=init_options,
+            **kernel_options,
         )  # fmt: skip
-    t_start = time.perf_counter()
-    # --- validation: everything before anything compiles --------------------------------
+    started = time.perf_counter()
+    plan = make_plan(
+        spec, x, y, num_chains=num_chains, num_warmup=num_warmup, num_samples=num_samples,
+        kernel=kernel, init=init, seed=seed, thinning=thinning, chunk_size=chunk_size,
+        devices=devices, noise_std=noise_std, init_options=init_options,
+        first_chain=first_chain, kernel_options=kernel_options,
+    )  # fmt: skip
+    result = run_plan(plan, progress=progress)
+    # stacklevel 3: the warnings point at the caller of `sample`.
+    return assemble(plan, result, started=started, stacklevel=3)
+
+
+# --- plan: every check and the chunk layout, before anything compiles ------------------------
+class Recipe(NamedTuple):
+    """Everything a chunk program depends on besides its array arguments (hashable)."""
+
+    spec: MLP
+    noise_std: float | None
+    kernel: str
+    options: object  # the kernel's options dataclass (frozen)
+    num_warmup: int
+    num_samples: int
+    thinning: int
+    init: str
+    init_options: tuple
+    given_starts: bool
+    devices: tuple
+
+
+class Plan(NamedTuple):
+    """A checked run: the program's recipe and how its chains are cut into chunks."""
+
+    recipe: Recipe
+    x: np.ndarray
+    y: np.ndarray
+    num_chains: int
+    first_chain: int
+    seed: int
+    starts: np.ndarray | None  # given starts `(num_chains, dim)`, or None
+    dim: int
+    init_options: dict
+    chunk: int  # chains per chunk program (padded)
+    num_chunks: int
+    dtype: np.dtype
+    device: str  # where the chains run, in words
+
+
+def make_plan(
+    spec: MLP,
+    x,
+    y,
+    *,
+    num_chains: int,
+    num_warmup: int,
+    num_samples: int,
+    kernel: str,
+    init: str | np.ndarray,
+    seed: int,
+    thinning: int,
+    chunk_size: int | None,
+    devices: Sequence[jax.Device] | None,
+    noise_std: float | None,
+    init_options: dict | None,
+    first_chain: int,
+    kernel_options: dict,
+) -> Plan:
+    """Check `sample`'s arguments (typed errors, nothing compiled yet) and lay out the chunks."""
     if not isinstance(spec, MLP):
         raise SymbnnError(f"spec must be an MLP, got {type(spec).__name__}")
     num_chains = positive_int(num_chains, "num_chains")
@@ -145,44 +216,23 @@ def sample(
         if not (math.isfinite(noise_std) and noise_std > 0):
             raise SymbnnError(f"noise_std must be positive and finite, got {noise_std}")
         noise_std = float(noise_std)
-    if kernel not in RUNNERS:
-        raise UnsupportedError(f"unknown kernel {kernel!r}; expected one of {', '.join(RUNNERS)}")
-    runner = RUNNERS[kernel]
-    options = _kernel_options(kernel, runner, kernel_options)
+    if kernel not in KERNELS:
+        raise UnsupportedError(f"unknown kernel {kernel!r}; expected one of {', '.join(KERNELS)}")
+    options = KERNELS[kernel].make_options(kernel_options)
     dim = spec.num_params if noise_std is not None else spec.position_size
     starts, init_name, init_opts = check_init(init, init_options, num_chains, dim)
     devices = _check_devices(devices)
     # Kernels that adapt across a group of consecutive chains need whole groups per chunk.
-    group = positive_int(options[GROUPED[kernel]], GROUPED[kernel]) if kernel in GROUPED else 1
+    group = KERNELS[kernel].group(options)
     if chunk_size is not None:
         chunk_size = positive_int(chunk_size, "chunk_size")
     unit = math.lcm(len(devices), group)  # a chunk must split evenly over devices and groups
     chunk = _round_up(min(num_chains, chunk_size or DEFAULT_CHUNK), unit)
-    num_chunks = -(-num_chains // chunk)
-
-    # --- one program per chunk ----------------------------------------------------------
-    dtype = jax.dtypes.canonicalize_dtype(jnp.float64)  # float32 unless x64 is enabled
-    mesh = Mesh(np.asarray(devices), ("chains",))
-    rep, shard = NamedSharding(mesh, P()), NamedSharding(mesh, P("chains"))
-    base_key = _replicate(jax.random.key(int(seed)), rep)
-    xd, yd = _replicate(jnp.asarray(x, dtype), rep), _replicate(jnp.asarray(y), rep)
-
-    def chunk_args(k):
-        ids = np.arange(first_chain + k * chunk, first_chain + (k + 1) * chunk, dtype=np.uint32)
-        args = [base_key, _put(ids, shard), xd, yd]
-        if starts is not None:
-            block = np.zeros((chunk, dim), dtype)
-            real = starts[k * chunk : (k + 1) * chunk]
-            block[: len(real)] = real
-            block[len(real) :] = real[-1]  # padding chains: any finite start will do
-            args.append(_put(block, shard))
-        return args
-
-    recipe = _Recipe(
+    recipe = Recipe(
         spec,
         noise_std,
         kernel,
-        _frozen(options),
+        options,
         num_warmup,
         num_samples,
         thinning,
@@ -191,26 +241,78 @@ def sample(
         starts is not None,
         tuple(devices),
     )
-    # Printed and kept, so that a CUDA install that silently fell back to the CPU is visible.
-    device = _describe(devices)
+    return Plan(
+        recipe=recipe,
+        x=x,
+        y=y,
+        num_chains=num_chains,
+        first_chain=first_chain,
+        seed=int(seed),
+        starts=starts,
+        dim=dim,
+        init_options=init_opts,
+        chunk=chunk,
+        num_chunks=-(-num_chains // chunk),
+        dtype=jax.dtypes.canonicalize_dtype(jnp.float64),  # float32 unless x64 is enabled
+        # Printed and kept, so that a CUDA install that silently fell back to the CPU is
+        # visible.
+        device=_describe(devices),
+    )
+
+
+# --- run: compile once, run every chunk -----------------------------------------------------
+class RunResult(NamedTuple):
+    """The chains' draws and per-chain diagnostics on the host, and the time they took."""
+
+    positions: np.ndarray  # (num_chains, num_samples, dim)
+    diagnostics: dict
+    compile_s: float
+    run_s: float
+    cached: bool  # whether the program came from the in-memory cache
+
+
+def run_plan(plan: Plan, *, progress: bool = True) -> RunResult:
+    """Compile the chunk program (or take it from the cache) and run every chunk."""
+    r = plan.recipe
+    chunk, dim, dtype = plan.chunk, plan.dim, plan.dtype
+    mesh = Mesh(np.asarray(r.devices), ("chains",))
+    rep, shard = NamedSharding(mesh, P()), NamedSharding(mesh, P("chains"))
+    base_key = _replicate(jax.random.key(plan.seed), rep)
+    xd, yd = _replicate(jnp.asarray(plan.x, dtype), rep), _replicate(jnp.asarray(plan.y), rep)
+
+    def chunk_args(k):
+        first = plan.first_chain + k * chunk
+        ids = np.arange(first, first + chunk, dtype=np.uint32)
+        args = [base_key, _put(ids, shard), xd, yd]
+        if plan.starts is not None:
+            block = np.zeros((chunk, dim), dtype)
+            real = plan.starts[k * chunk : (k + 1) * chunk]
+            block[: len(real)] = real
+            block[len(real) :] = real[-1]  # padding chains: any finite start will do
+            args.append(_put(block, shard))
+        return args
+
     if progress:
-        print(f"symbnn.sample: {num_chains} chains of {kernel} on {device}", file=sys.stderr)
+        print(
+            f"symbnn.sample: {plan.num_chains} chains of {r.kernel} on {plan.device}",
+            file=sys.stderr,
+        )
     first_args = chunk_args(0)
     shapes = tuple((a.shape, a.dtype) for a in first_args)
     t0 = time.perf_counter()
-    compiled, cached = _compiled_program(recipe, mesh, first_args, shapes)
+    compiled, cached = _compiled_program(r, mesh, first_args, shapes)
     compile_s = time.perf_counter() - t0
 
     draws_parts, info_parts = [], []
     run_s = 0.0
-    bar = _progress(progress, num_chains, kernel)
-    for k in range(num_chunks):
+    bar = _progress(progress, plan.num_chains, r.kernel)
+    for k in range(plan.num_chunks):
         args = first_args if k == 0 else chunk_args(k)
         t0 = time.perf_counter()
         out = jax.block_until_ready(compiled(*args))
         run_s += time.perf_counter() - t0
         draws, info = _to_host(out)
-        keep = min(chunk, num_chains - k * chunk)
+        keep = min(chunk, plan.num_chains - k * chunk)
         draws_parts.append(draws[:keep])
         info_parts.append({n: v[:keep] for n, v in info.items()})
         if bar is not None:
@@ -218,9 +320,19 @@ def sample(
             bar.set_postfix(compile_s=f"{compile_s:.1f}", run_s=f"{run_s:.1f}")
     if bar is not None:
         bar.close()
-
     positions = np.concatenate(draws_parts)
     diagnostics = {n: np.concatenate([p[n] for p in info_parts]) for n in info_parts[0]}
+    return RunResult(positions, diagnostics, compile_s, run_s, cached)
+
+
+# --- assemble: the Posterior, its flags and its verdict -------------------------------------
+def assemble(plan: Plan, result: RunResult, *, started: float, stacklevel: int = 2) -> Posterior:
+    """The run's `Posterior`: non-finite chains flagged (with a warning), the settings, the
+    timings since `started` and the convergence verdict (a `ConvergenceWarning` when it
+    fails). `stacklevel` is the warnings' stack level, from this function's caller."""
+    r = plan.recipe
+    spec, noise_std, num_chains = r.spec, r.noise_std, plan.num_chains
+    positions, diagnostics = result.positions, result.diagnostics
     if noise_std is not None:
         samples, sigma = positions, np.full(positions.shape[:2], noise_std, positions.dtype)
     elif spec.likelihood == "gaussian":
@@ -233,37 +345,38 @@ def sample(
         bad = np.flatnonzero(~finite)
         warnings.warn(
             f"{len(bad)} of {num_chains} chains ended non-finite (chains "
-            f"{', '.join(map(str, bad[:10] + first_chain))}{', ...' if len(bad) > 10 else ''}); "
+            f"{', '.join(map(str, bad[:10] + plan.first_chain))}"
+            f"{', ...' if len(bad) > 10 else ''}); "
             "they are kept and flagged in diagnostics['finite']",
             RuntimeWarning,
-            stacklevel=2,
+            stacklevel=stacklevel,
         )
 
     settings = {
-        "kernel": kernel,
-        "kernel_options": options,
+        "kernel": r.kernel,
+        "kernel_options": options_dict(r.options),
         "num_chains": num_chains,
-        "num_warmup": num_warmup,
-        "num_samples": num_samples,
-        "thinning": thinning,
-        "seed": int(seed),
-        "first_chain": first_chain,
-        "init": init_name,
-        "init_options": init_opts,
+        "num_warmup": r.num_warmup,
+        "num_samples": r.num_samples,
+        "thinning": r.thinning,
+        "seed": plan.seed,
+        "first_chain": plan.first_chain,
+        "init": r.init,
+        "init_options": plan.init_options,
         "noise_std": noise_std,
-        "chunk_size": chunk,
-        "num_chunks": num_chunks,
-        "num_devices": len(devices),
-        "platform": devices[0].platform,
-        "device": device,
-        "dtype": np.dtype(dtype).name,
+        "chunk_size": plan.chunk,
+        "num_chunks": plan.num_chunks,
+        "num_devices": len(r.devices),
+        "platform": r.devices[0].platform,
+        "device": plan.device,
+        "dtype": np.dtype(plan.dtype).name,
         "jax_version": jax.__version__,
-        "compile_cached": cached,
+        "compile_cached": result.cached,
     }
     timings = {
-        "compile_s": compile_s,
-        "run_s": run_s,
-        "total_s": time.perf_counter() - t_start,
+        "compile_s": result.compile_s,
+        "run_s": result.run_s,
+        "total_s": time.perf_counter() - started,
     }
     post = Posterior(
         spec=spec,
@@ -274,39 +387,23 @@ def sample(
         settings=settings,
         rounds=[],
     )
-    verdict = assess(post, x_probe=x[:PROBE_INPUTS])
+    verdict = assess(post, x_probe=plan.x[:PROBE_INPUTS])
     settings["convergence"] = verdict.to_dict()
     if not verdict.converged:
-        warnings.warn(f"sample ({kernel}): {verdict}", ConvergenceWarning, stacklevel=2)
+        warnings.warn(f"sample ({r.kernel}): {verdict}", ConvergenceWarning, stacklevel=stacklevel)
     return post
 
 
 # --- the program ----------------------------------------------------------------------------
-class _Recipe(NamedTuple):
-    """Everything a chunk program depends on besides its array arguments (hashable)."""
-
-    spec: MLP
-    noise_std: float | None
-    kernel: str
-    options: tuple
-    num_warmup: int
-    num_samples: int
-    thinning: int
-    init: str
-    init_options: tuple
-    given_starts: bool
-    devices: tuple
-
-
 # Compiled programs by (recipe, argument shapes): repeated runs (more chains, another seed,
 # other data of the same shape) skip compilation. Small: a program holds little memory.
 _CACHE: dict = {}
 _CACHE_SIZE = 16
 
 
-def _compiled_program(recipe: _Recipe, mesh: Mesh, args: list, shapes: tuple):
+def _compiled_program(recipe: Recipe, mesh: Mesh, args: list, shapes: tuple):
     """-> (compiled chunk program, whether it came from the cache)."""
-    key = (recipe, shapes, RUNNERS[recipe.kernel])
+    key = (recipe, shapes, KERNELS[recipe.kernel])
     if key in _CACHE:
         return _CACHE[key], True
     in_specs = (P(), P("chains"), P(), P()) + ((P("chains"),) if recipe.given_starts else ())
@@ -327,11 +424,11 @@ def _compiled_program(recipe: _Recipe, mesh: Mesh, args: list, shapes: tuple):
     return compiled, False
 
 
-def _program(r: _Recipe, base_key, chain_ids, x, y, *given):
+def _program(r: Recipe, base_key, chain_ids, x, y, *given):
     """One device's share of a chunk: chain ids `(c,)` -> draws `(c, S, D)` and info."""
     keys = jax.vmap(lambda i: jax.random.fold_in(base_key, i))(chain_ids)
     init_keys, run_keys = jax.vmap(jax.random.split, out_axes=1)(keys)
-    ld = _logdensity_builder(r.spec, r.noise_std)(x, y)
+    ld = logdensity_builder(r.spec, r.noise_std)(x, y)
     optimised = False
     if given:
         pos = given[0]
@@ -344,7 +441,7 @@ def _program(r: _Recipe, base_key, chain_ids, x, y, *given):
             fraction, check_every = opts.pop("holdout"), opts.pop("check_every")
             holdout = None
             if fraction > 0 and x.shape[0] >= 10:
-                build = _logdensity_builder(r.spec, r.noise_std)
+                build = logdensity_builder(r.spec, r.noise_std)
                 holdout = (
                     build,
                     holdout_score(r.spec),
@@ -356,15 +453,16 @@ def _program(r: _Recipe, base_key, chain_ids, x, y, *given):
             split_keys = jax.vmap(lambda k: jax.random.fold_in(k, 1))(init_keys)
             pos = optimize_starts(ld, pos, **opts, holdout=holdout, keys=split_keys)
             optimised = True
-    draws, info = RUNNERS[r.kernel](
+    draws, kernel_info = KERNELS[r.kernel].run(
         ld,
         pos,
         run_keys,
         num_warmup=r.num_warmup,
         num_samples=r.num_samples,
         thinning=r.thinning,
-        **dict(r.options),
+        options=r.options,
     )
+    info = kernel_info._asdict()
     if optimised:  # the starts' optimiser steps count as gradients of the run
         info["num_grad_evals"] = info["num_grad_evals"] + dict(r.init_options)["num_steps"]
     draws_ld = jax.vmap(jax.vmap(ld))(draws)  # (C, S): forward passes only, cheap
@@ -378,8 +476,8 @@ def _frozen(d: dict) -> tuple:
     return tuple(sorted(d.items()))
 
 
-# --- the log density and the starts -------------------------------------------------------
-def _logdensity_builder(spec: MLP, noise_std: float | None) -> Callable:
+# --- the log density ------------------------------------------------------------------------
+def logdensity_builder(spec: MLP, noise_std: float | None) -> Callable:
     """`(x, y, weights=None) -> (position -> log density)`; with a known `noise_std` the
     position is the network vector alone (σ's prior term is then a constant)."""
     if noise_std is None:
@@ -396,51 +494,7 @@ def _logdensity_builder(spec: MLP, noise_std: float | None) -> Callable:
     return build
 
 
-# --- checks -------------------------------------------------------------------------------
-def _kernel_options(kernel: str, runner: Callable, given: dict) -> dict:
-    """The runner's keyword options with the given ones applied (JSON-ready)."""
-    import inspect
-
-    fixed = {"logdensity_fn", "initial_positions", "keys", "num_warmup", "num_samples", "thinning"}
-    params = {
-        n: p.default
-        for n, p in inspect.signature(runner).parameters.items()
-        if n not in fixed and p.kind == p.KEYWORD_ONLY
-    }
-    unknown = sorted(set(given) - set(params))
-    if unknown:
-        raise SymbnnError(
-            f"kernel {kernel!r} has no option {', '.join(map(repr, unknown))}; "
-            f"its options are {', '.join(params) or 'none'}"
-        )
-    checked = {}
-    # Each option must have its default's type: a string or a list reaching JAX fails there
-    # with a traceback about tracing rather than about the option.
-    for name, value in given.items():
-        default = params[name]
-        if isinstance(default, bool):
-            ok, want = isinstance(value, bool | np.bool_), "true or false"
-        elif isinstance(default, int):
-            ok, want = (
-                isinstance(value, int | np.integer) and not isinstance(value, bool),
-                "an integer",
-            )
-        elif isinstance(default, float):
-            ok = isinstance(value, int | float | np.integer | np.floating) and not isinstance(
-                value, bool
-            )
-            ok, want = ok and math.isfinite(value), "a finite number"
-            value = float(value) if ok else value
-        elif isinstance(default, str):
-            ok, want = isinstance(value, str), "a string"
-        else:
-            ok, want = True, ""
-        if not ok:
-            raise SymbnnError(f"kernel {kernel!r} option {name!r} must be {want}, got {value!r}")
-        checked[name] = value
-    return {**params, **checked}
-
-
+# --- checks and plumbing ----------------------------------------------------------------------
 def _check_devices(devices) -> list:
     if devices is None:
         return list(jax.devices())
@@ -450,7 +504,6 @@ def _check_devices(devices) -> list:
     return devices
 
 
-# --- plumbing -----------------------------------------------------------------------------
 def _round_up(n: int, unit: int) -> int:
     return -(-n // unit) * unit
 

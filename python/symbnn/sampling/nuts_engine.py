@@ -11,7 +11,7 @@ pays about 1023 batched gradients per iteration for 138 useful ones.
 
 How (program-counter autobatching)
 ----------------------------------
-Every chain carries its own NUTS state machine, a `_Chain`: its iteration number
+Every chain carries its own NUTS state machine, a `Chain`: its iteration number
 (warm-up or sampling), where it is in its trajectory (doublings done `depth`, leapfrogs
 done in the current doubling `step`, its `direction`), its proposal, the two ends of its
 trajectory, its U-turn checkpoints and its own window-adaptation state.  One
@@ -32,8 +32,8 @@ batched `value_and_grad` of the log density, and then every chain does, with
 A chain that finishes its tree starts its next iteration in the next trip; it never
 waits.  The loop stops when every chain has done all its iterations, so it runs for
 about `max over chains of (sum over its iterations of its leapfrogs)` trips; these sums
-concentrate around their mean, so little work is wasted (`info["loop_trips"]` against
-`info["num_grad_evals"]` measures it).  Finished chains keep recomputing one frozen
+concentrate around their mean, so little work is wasted (`info.loop_trips` against
+`info.num_grad_evals` measures it).  Finished chains keep recomputing one frozen
 leapfrog, which changes nothing.
 
 Each trip is the same program for every chain, so steps 2-5 are computed for all chains
@@ -60,6 +60,13 @@ same moves as BlackJAX's kernel and adaptation (tested to round-off).
 Randomness: iteration `i` of a chain uses `fold_in(chain_key, i)`, split as BlackJAX's
 kernel splits its key, so a chain's draws depend only on its key and start.
 
+Code
+----
+`nuts_config` checks the settings once and holds them in a `NUTSConfig`; the pieces are
+module-level functions of it: `init_chain` (one chain's `Chain` at its start), `trip` (one
+loop trip of one chain) and `run_chains` (all chains to the end, the program), which
+`build_run_nuts` jits and `run_nuts` calls.  Benches time `vmap(trip)` alone.
+
 Cost
 ----
 Per trip: one batched gradient plus O(`max_tree_depth` x d) masked bookkeeping per chain
@@ -76,6 +83,8 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from dataclasses import dataclass
+from functools import partial
 from typing import NamedTuple
 
 import jax
@@ -100,7 +109,19 @@ from ..errors import ShapeError, SymbnnError
 #: |H(z) - H0| above which a leapfrog step counts as divergent (BlackJAX's and Stan's).
 DIVERGENCE_THRESHOLD = 1000.0
 
-__all__ = ["DIVERGENCE_THRESHOLD", "build_run_nuts", "run_nuts"]
+__all__ = [
+    "DIVERGENCE_THRESHOLD",
+    "Chain",
+    "NUTSConfig",
+    "NUTSInfo",
+    "NUTSOptions",
+    "build_run_nuts",
+    "init_chain",
+    "nuts_config",
+    "run_chains",
+    "run_nuts",
+    "trip",
+]
 
 
 class _Adaptation(NamedTuple):
@@ -112,7 +133,7 @@ class _Adaptation(NamedTuple):
     inverse_mass_matrix: jax.Array  # (d,)
 
 
-class _Chain(NamedTuple):
+class Chain(NamedTuple):
     """The NUTS state machine of one chain (all fields per chain)."""
 
     key: jax.Array  # the chain's key
@@ -154,24 +175,63 @@ def _cast(tree, dtype, int_dtype=jnp.int32):
     return jax.tree.map(cast, tree)
 
 
-def build_run_nuts(
+@dataclass(frozen=True)
+class NUTSOptions:
+    """The options of NUTS with window adaptation (the `nuts` and `nuts_vmap` kernels)."""
+
+    target_accept: float = 0.8
+    max_tree_depth: int = 10
+    initial_step_size: float = 1.0
+
+
+class NUTSInfo(NamedTuple):
+    """Per-chain results besides the draws (see `run_nuts`)."""
+
+    acceptance_rate: jax.Array
+    divergences: jax.Array
+    step_size: jax.Array
+    inverse_mass_matrix: jax.Array
+    num_grad_evals: jax.Array
+    loop_trips: jax.Array
+
+
+class NUTSConfig(NamedTuple):
+    """Everything an engine program depends on besides its arrays (made by `nuts_config`)."""
+
+    logdensity_fn: Callable[[jax.Array], jax.Array]
+    num_warmup: int
+    num_samples: int
+    thinning: int
+    target_accept: float
+    max_tree_depth: int
+    initial_step_size: float
+    #: Stan's warm-up schedule: rows (stage: 0 fast / 1 slow, is the last step of a slow
+    #: window); one dummy row without warm-up.
+    schedule: jax.Array
+
+    @property
+    def num_sampling(self) -> int:
+        """Sampling iterations; every `thinning`-th is kept."""
+        return self.num_samples * self.thinning
+
+    @property
+    def total(self) -> int:
+        """Iterations per chain, warm-up included."""
+        return self.num_warmup + self.num_sampling
+
+
+def nuts_config(
     logdensity_fn: Callable[[jax.Array], jax.Array],
     *,
     num_warmup: int,
     num_samples: int,
     thinning: int = 1,
-    target_accept: float = 0.8,
-    max_tree_depth: int = 10,
-    initial_step_size: float = 1.0,
-) -> Callable[[jax.Array, jax.Array], tuple[jax.Array, dict[str, jax.Array]]]:
-    """Build the jitted many-chain NUTS program `run(initial_positions, keys)`.
-
-    `run` has the signature and results of `run_nuts`; it is a `jax.jit` function, so
-    `run.lower(positions, keys).compile()` compiles it ahead of time (to time compilation
-    apart).  The arguments are those of `run_nuts`.
-    """
+    **options,
+) -> NUTSConfig:
+    """The checked configuration of an engine program; `options` are `NUTSOptions` fields."""
+    o = NUTSOptions(**options)
     num_warmup, num_samples, thinning = int(num_warmup), int(num_samples), int(thinning)
-    max_tree_depth = int(max_tree_depth)
+    max_tree_depth = int(o.max_tree_depth)
     if num_warmup < 0:
         raise SymbnnError(f"num_warmup must be >= 0, got {num_warmup}")
     if num_samples < 1:
@@ -180,238 +240,269 @@ def build_run_nuts(
         raise SymbnnError(f"thinning must be >= 1, got {thinning}")
     if not 1 <= max_tree_depth <= 30:
         raise SymbnnError(f"max_tree_depth must lie in [1, 30], got {max_tree_depth}")
-    if not 0.0 < target_accept < 1.0:
-        raise SymbnnError(f"target_accept must lie in (0, 1), got {target_accept}")
-    if not (math.isfinite(initial_step_size) and initial_step_size > 0):
-        raise SymbnnError(f"initial_step_size must be positive, got {initial_step_size}")
-
-    num_sampling = num_samples * thinning  # sampling iterations; every thinning-th is kept
-    total = num_warmup + num_sampling
-    mm_init, mm_update, mm_final = mass_matrix_adaptation(is_diagonal_matrix=True)
-    da_init, da_update, da_final = dual_averaging_adaptation(target_accept)
-    # Stan's schedule: rows (stage: 0 fast / 1 slow, is the last step of a slow window).
+    if not 0.0 < o.target_accept < 1.0:
+        raise SymbnnError(f"target_accept must lie in (0, 1), got {o.target_accept}")
+    if not (math.isfinite(o.initial_step_size) and o.initial_step_size > 0):
+        raise SymbnnError(f"initial_step_size must be positive, got {o.initial_step_size}")
     schedule = build_schedule(num_warmup) if num_warmup > 0 else jnp.zeros((1, 2), jnp.int32)
-    schedule = jnp.asarray(schedule, jnp.int32).reshape(-1, 2)
+    return NUTSConfig(
+        logdensity_fn,
+        num_warmup,
+        num_samples,
+        thinning,
+        o.target_accept,
+        max_tree_depth,
+        o.initial_step_size,
+        jnp.asarray(schedule, jnp.int32).reshape(-1, 2),
+    )
 
-    def value_and_grad(position):
-        # The carry keeps the positions' dtype even if the density computes in another.
-        logdensity, grad = jax.value_and_grad(logdensity_fn)(position)
-        return logdensity.astype(position.dtype), grad.astype(position.dtype)
 
-    def logdensity_same_dtype(position):
-        return logdensity_fn(position).astype(position.dtype)
+# --- the transition's pieces, for one chain ---------------------------------------------------
+def _value_and_grad(logdensity_fn, position):
+    # The carry keeps the positions' dtype even if the density computes in another.
+    logdensity, grad = jax.value_and_grad(logdensity_fn)(position)
+    return logdensity.astype(position.dtype), grad.astype(position.dtype)
 
-    # --- the transition's pieces, for one chain ----------------------------------------
-    def begin_iteration(c: _Chain) -> _Chain:
-        """Fresh momentum and trajectory (BlackJAX's NUTS kernel, before `propose`)."""
-        metric = metrics.default_metric(c.adaptation.inverse_mass_matrix)
-        key_momentum, key_integrator = jax.random.split(jax.random.fold_in(c.key, c.iteration))
-        state = c.proposal.state
-        momentum = metric.sample_momentum(key_momentum, state.position)
-        state = IntegratorState(state.position, momentum, state.logdensity, state.logdensity_grad)
-        energy0 = trajectory.hmc_energy(metric.kinetic_energy)(state)
-        zero = jnp.zeros((), energy0.dtype)
-        return c._replace(
-            depth=jnp.zeros_like(c.depth),
-            key_integrator=key_integrator,
-            energy0=energy0,
-            proposal=Proposal(state, energy0, zero, jnp.full((), -jnp.inf, energy0.dtype)),
-            left=state,
-            right=state,
-            momentum_sum=momentum,
-            num_states=jnp.zeros_like(c.num_states),
-        )
 
-    def begin_doubling(c: _Chain) -> _Chain:
-        """Direction and keys of the next doubling (BlackJAX's `expand_once`)."""
-        subkey = jax.random.fold_in(c.key_integrator, c.depth)
-        key_direction, key_tree, key_proposal = jax.random.split(subkey, 3)
-        direction = jnp.where(jax.random.bernoulli(key_direction), 1, -1).astype(c.direction.dtype)
-        return c._replace(
-            step=jnp.zeros_like(c.step),
-            direction=direction,
-            key_tree=key_tree,
-            key_proposal=key_proposal,
-        )
+def _logdensity_same_dtype(logdensity_fn, position):
+    return logdensity_fn(position).astype(position.dtype)
 
-    def adapt(a: _Adaptation, iteration, position, acceptance_rate) -> _Adaptation:
-        """One warm-up update, as `window_adaptation.base`'s `update` (then `final`)."""
-        stage, window_end = schedule[jnp.clip(iteration, 0, schedule.shape[0] - 1)]
-        ss_state = da_update(a.ss_state, acceptance_rate)
-        imm_state = _where(stage == 1, mm_update(a.imm_state, position), a.imm_state)
-        # End of a slow window: the window's covariance, step size restarted from its mean.
-        ss_state = _where(window_end == 1, da_init(da_final(ss_state)), ss_state)
-        imm_state = _where(window_end == 1, mm_final(imm_state), imm_state)
-        # After the last warm-up step the sampler uses the averaged step size.
-        log_step_size = jnp.where(
-            iteration == num_warmup - 1, ss_state.log_step_size_avg, ss_state.log_step_size
-        )
-        dtype = a.step_size.dtype
-        return _Adaptation(
-            _cast(ss_state, dtype, dtype),
-            _cast(imm_state, dtype),
-            jnp.exp(log_step_size).astype(dtype),
-            imm_state.inverse_mass_matrix.astype(dtype),
-        )
 
-    def init_chain(position, key) -> _Chain:
-        dtype = position.dtype
-        logdensity, grad = value_and_grad(position)
-        state = IntegratorState(position, jnp.zeros_like(position), logdensity, grad)
-        zero = jnp.zeros((), dtype)
-        step_size = jnp.asarray(initial_step_size, dtype)
-        # The step counter as a float: BlackJAX takes `sqrt(step)`, single precision for int32.
-        ss_state = _cast(da_init(step_size), dtype, dtype)
-        imm_state = _cast(mm_init(position.shape[0]), dtype)
-        adaptation = _Adaptation(ss_state, imm_state, step_size, imm_state.inverse_mass_matrix)
-        proposal = Proposal(state, zero, zero, zero)
-        i0 = jnp.zeros((), jnp.int32)
-        new_criterion, _, _ = termination.iterative_uturn_numpyro(
-            metrics.default_metric(adaptation.inverse_mass_matrix).check_turning
-        )
-        criterion = new_criterion(state, max_tree_depth)
-        c = _Chain(
-            key=key,
-            iteration=i0,
-            depth=i0,
-            step=i0,
-            direction=jnp.ones((), jnp.int32),
-            key_integrator=key,
-            key_tree=key,
-            key_proposal=key,
-            energy0=zero,
-            proposal=proposal,
-            left=state,
-            right=state,
-            momentum_sum=state.momentum,
-            num_states=i0,
-            sub_proposal=proposal,
-            sub_momentum_sum=state.momentum,
-            criterion=termination.IterativeUTurnState(
-                criterion.momentum.astype(dtype), criterion.momentum_sum.astype(dtype), i0, i0
-            ),
-            adaptation=adaptation,
-            samples=jnp.zeros((num_samples, position.shape[0]), dtype),
-            accept_sum=zero,
-            divergences=i0,
-            grad_evals=jnp.ones((), jnp.int32),
-        )
-        return begin_doubling(begin_iteration(c))
+def _begin_iteration(c: Chain) -> Chain:
+    """Fresh momentum and trajectory (BlackJAX's NUTS kernel, before `propose`)."""
+    metric = metrics.default_metric(c.adaptation.inverse_mass_matrix)
+    key_momentum, key_integrator = jax.random.split(jax.random.fold_in(c.key, c.iteration))
+    state = c.proposal.state
+    momentum = metric.sample_momentum(key_momentum, state.position)
+    state = IntegratorState(state.position, momentum, state.logdensity, state.logdensity_grad)
+    energy0 = trajectory.hmc_energy(metric.kinetic_energy)(state)
+    zero = jnp.zeros((), energy0.dtype)
+    return c._replace(
+        depth=jnp.zeros_like(c.depth),
+        key_integrator=key_integrator,
+        energy0=energy0,
+        proposal=Proposal(state, energy0, zero, jnp.full((), -jnp.inf, energy0.dtype)),
+        left=state,
+        right=state,
+        momentum_sum=momentum,
+        num_states=jnp.zeros_like(c.num_states),
+    )
 
-    def trip(c: _Chain) -> _Chain:
-        """One leapfrog step and the bookkeeping that follows it, for one chain."""
-        active = c.iteration < total
-        a = c.adaptation
-        metric = metrics.default_metric(a.inverse_mass_matrix)
-        integrator = integrators.velocity_verlet(logdensity_same_dtype, metric.kinetic_energy)
-        _, generate_proposal = proposal_generator(trajectory.hmc_energy(metric.kinetic_energy))
-        _, update_criterion, is_turning_subtrees = termination.iterative_uturn_numpyro(
-            metric.check_turning
-        )
-        forward = c.direction > 0
 
-        # 1. one leapfrog step from the growing end (the only gradient of the trip).
-        state = integrator(_where(forward, c.right, c.left), c.direction * a.step_size)
+def _begin_doubling(c: Chain) -> Chain:
+    """Direction and keys of the next doubling (BlackJAX's `expand_once`)."""
+    subkey = jax.random.fold_in(c.key_integrator, c.depth)
+    key_direction, key_tree, key_proposal = jax.random.split(subkey, 3)
+    direction = jnp.where(jax.random.bernoulli(key_direction), 1, -1).astype(c.direction.dtype)
+    return c._replace(
+        step=jnp.zeros_like(c.step),
+        direction=direction,
+        key_tree=key_tree,
+        key_proposal=key_proposal,
+    )
 
-        # 2. the doubling: BlackJAX's `dynamic_progressive_integration`, one trip of its loop.
-        new_proposal = generate_proposal(c.energy0, state)
-        diverging = -new_proposal.weight > DIVERGENCE_THRESHOLD
-        first = c.step == 0
-        sub_momentum_sum = jnp.where(first, state.momentum, c.sub_momentum_sum + state.momentum)
-        sampled = progressive_uniform_sampling(
-            jax.random.fold_in(c.key_tree, c.step), c.sub_proposal, new_proposal
-        )
-        sub_proposal = _where(first, new_proposal, sampled)
-        criterion = update_criterion(c.criterion, sub_momentum_sum, state.momentum, c.step)
-        sub_turning = is_turning_subtrees(criterion, sub_momentum_sum, state.momentum)
-        step = c.step + 1
-        left = _where(active & ~forward, state, c.left)
-        right = _where(active & forward, state, c.right)
-        doubling_done = active & (diverging | sub_turning | (step >= (1 << c.depth)))
 
-        # 3. end of a doubling: BlackJAX's `expand_once` after its integrator.
-        stopped = diverging | sub_turning
-        kept = c.proposal._replace(
-            sum_log_p_accept=jnp.logaddexp(
-                c.proposal.sum_log_p_accept, sub_proposal.sum_log_p_accept
-            )
-        )
-        merged = _where(
-            stopped, kept, progressive_biased_sampling(c.key_proposal, c.proposal, sub_proposal)
-        )
-        momentum_sum = c.momentum_sum + sub_momentum_sum
-        num_states = c.num_states + step
-        turning = metric.check_turning(left.momentum, right.momentum, momentum_sum)
-        depth = c.depth + 1
-        tree_done = doubling_done & (stopped | turning | (depth >= max_tree_depth))
-        proposal = _where(doubling_done, merged, c.proposal)
-        momentum_sum = jnp.where(doubling_done, momentum_sum, c.momentum_sum)
-        num_states = jnp.where(doubling_done, num_states, c.num_states)
-        depth = jnp.where(doubling_done, depth, c.depth)
+def _adapt(cfg: NUTSConfig, a: _Adaptation, iteration, position, acceptance_rate) -> _Adaptation:
+    """One warm-up update, as `window_adaptation.base`'s `update` (then `final`)."""
+    _, mm_update, mm_final = mass_matrix_adaptation(is_diagonal_matrix=True)
+    da_init, da_update, da_final = dual_averaging_adaptation(cfg.target_accept)
+    schedule = cfg.schedule
+    stage, window_end = schedule[jnp.clip(iteration, 0, schedule.shape[0] - 1)]
+    ss_state = da_update(a.ss_state, acceptance_rate)
+    imm_state = _where(stage == 1, mm_update(a.imm_state, position), a.imm_state)
+    # End of a slow window: the window's covariance, step size restarted from its mean.
+    ss_state = _where(window_end == 1, da_init(da_final(ss_state)), ss_state)
+    imm_state = _where(window_end == 1, mm_final(imm_state), imm_state)
+    # After the last warm-up step the sampler uses the averaged step size.
+    log_step_size = jnp.where(
+        iteration == cfg.num_warmup - 1, ss_state.log_step_size_avg, ss_state.log_step_size
+    )
+    dtype = a.step_size.dtype
+    return _Adaptation(
+        _cast(ss_state, dtype, dtype),
+        _cast(imm_state, dtype),
+        jnp.exp(log_step_size).astype(dtype),
+        imm_state.inverse_mass_matrix.astype(dtype),
+    )
 
-        # 4. end of the tree: adaptation (warm-up) or the draw (sampling).
-        acceptance_rate = jnp.exp(proposal.sum_log_p_accept) / num_states
-        warmup = c.iteration < num_warmup
-        if num_warmup > 0:
-            adapted = adapt(a, c.iteration, proposal.state.position, acceptance_rate)
-            a = _where(tree_done & warmup, adapted, a)
-        sampling = tree_done & ~warmup
-        s = c.iteration - num_warmup
-        row = jnp.clip(s // thinning, 0, num_samples - 1)
-        keep = sampling & ((s + 1) % thinning == 0)
-        draw = jnp.where(keep, proposal.state.position, c.samples[row])
-        c = c._replace(
-            iteration=c.iteration + tree_done,
-            depth=depth,
-            step=step,
-            proposal=proposal,
-            left=left,
-            right=right,
-            momentum_sum=momentum_sum,
-            num_states=num_states,
-            sub_proposal=sub_proposal,
-            sub_momentum_sum=sub_momentum_sum,
-            criterion=criterion,
-            adaptation=a,
-            samples=jax.lax.dynamic_update_slice(c.samples, draw[None], (row, jnp.zeros_like(row))),
-            accept_sum=c.accept_sum + jnp.where(sampling, acceptance_rate, 0),
-            divergences=c.divergences + (tree_done & diverging),
-            grad_evals=c.grad_evals + active,
-        )
 
-        # 5. begin the next iteration and/or doubling.
-        c = _where(tree_done, begin_iteration(c), c)
-        return _where(doubling_done, begin_doubling(c), c)
+def init_chain(cfg: NUTSConfig, position, key) -> Chain:
+    """The state machine of one chain at `position`, ready for its first trip."""
+    dtype = position.dtype
+    mm_init, _, _ = mass_matrix_adaptation(is_diagonal_matrix=True)
+    da_init, _, _ = dual_averaging_adaptation(cfg.target_accept)
+    logdensity, grad = _value_and_grad(cfg.logdensity_fn, position)
+    state = IntegratorState(position, jnp.zeros_like(position), logdensity, grad)
+    zero = jnp.zeros((), dtype)
+    step_size = jnp.asarray(cfg.initial_step_size, dtype)
+    # The step counter as a float: BlackJAX takes `sqrt(step)`, single precision for int32.
+    ss_state = _cast(da_init(step_size), dtype, dtype)
+    imm_state = _cast(mm_init(position.shape[0]), dtype)
+    adaptation = _Adaptation(ss_state, imm_state, step_size, imm_state.inverse_mass_matrix)
+    proposal = Proposal(state, zero, zero, zero)
+    i0 = jnp.zeros((), jnp.int32)
+    new_criterion, _, _ = termination.iterative_uturn_numpyro(
+        metrics.default_metric(adaptation.inverse_mass_matrix).check_turning
+    )
+    criterion = new_criterion(state, cfg.max_tree_depth)
+    c = Chain(
+        key=key,
+        iteration=i0,
+        depth=i0,
+        step=i0,
+        direction=jnp.ones((), jnp.int32),
+        key_integrator=key,
+        key_tree=key,
+        key_proposal=key,
+        energy0=zero,
+        proposal=proposal,
+        left=state,
+        right=state,
+        momentum_sum=state.momentum,
+        num_states=i0,
+        sub_proposal=proposal,
+        sub_momentum_sum=state.momentum,
+        criterion=termination.IterativeUTurnState(
+            criterion.momentum.astype(dtype), criterion.momentum_sum.astype(dtype), i0, i0
+        ),
+        adaptation=adaptation,
+        samples=jnp.zeros((cfg.num_samples, position.shape[0]), dtype),
+        accept_sum=zero,
+        divergences=i0,
+        grad_evals=jnp.ones((), jnp.int32),
+    )
+    return _begin_doubling(_begin_iteration(c))
 
-    def run(initial_positions, keys):
-        chains = jax.vmap(init_chain)(initial_positions, keys)
-        step_all = jax.vmap(trip)
 
-        def not_done(carry):
-            return jnp.any(carry[1].iteration < total)
+def trip(cfg: NUTSConfig, c: Chain) -> Chain:
+    """One leapfrog step and the bookkeeping that follows it, for one chain."""
+    active = c.iteration < cfg.total
+    a = c.adaptation
+    metric = metrics.default_metric(a.inverse_mass_matrix)
+    integrator = integrators.velocity_verlet(
+        partial(_logdensity_same_dtype, cfg.logdensity_fn), metric.kinetic_energy
+    )
+    _, generate_proposal = proposal_generator(trajectory.hmc_energy(metric.kinetic_energy))
+    _, update_criterion, is_turning_subtrees = termination.iterative_uturn_numpyro(
+        metric.check_turning
+    )
+    forward = c.direction > 0
 
-        def body(carry):
-            trips, chains = carry
-            return trips + 1, step_all(chains)
+    # 1. one leapfrog step from the growing end (the only gradient of the trip).
+    state = integrator(_where(forward, c.right, c.left), c.direction * a.step_size)
 
-        trips, chains = jax.lax.while_loop(not_done, body, (jnp.zeros((), jnp.int32), chains))
-        final = chains.proposal.state
-        info = {
-            "acceptance_rate": chains.accept_sum / num_sampling,
-            "divergences": chains.divergences,
-            "step_size": chains.adaptation.step_size,
-            "inverse_mass_matrix": chains.adaptation.inverse_mass_matrix,
-            "num_grad_evals": chains.grad_evals,
-            "finite": jnp.all(jnp.isfinite(final.position), axis=-1)
-            & jnp.isfinite(final.logdensity),
-            "loop_trips": jnp.broadcast_to(trips, chains.iteration.shape),
-        }
-        return chains.samples, info
+    # 2. the doubling: BlackJAX's `dynamic_progressive_integration`, one trip of its loop.
+    new_proposal = generate_proposal(c.energy0, state)
+    diverging = -new_proposal.weight > DIVERGENCE_THRESHOLD
+    first = c.step == 0
+    sub_momentum_sum = jnp.where(first, state.momentum, c.sub_momentum_sum + state.momentum)
+    sampled = progressive_uniform_sampling(
+        jax.random.fold_in(c.key_tree, c.step), c.sub_proposal, new_proposal
+    )
+    sub_proposal = _where(first, new_proposal, sampled)
+    criterion = update_criterion(c.criterion, sub_momentum_sum, state.momentum, c.step)
+    sub_turning = is_turning_subtrees(criterion, sub_momentum_sum, state.momentum)
+    step = c.step + 1
+    left = _where(active & ~forward, state, c.left)
+    right = _where(active & forward, state, c.right)
+    doubling_done = active & (diverging | sub_turning | (step >= (1 << c.depth)))
 
-    run_jit = jax.jit(run)
-    # One chain's pieces, to time or inspect the loop body alone (benches, profiling).
-    run_jit._init_chain, run_jit._trip = init_chain, trip  # type: ignore[attr-defined]
-    return run_jit
+    # 3. end of a doubling: BlackJAX's `expand_once` after its integrator.
+    stopped = diverging | sub_turning
+    kept = c.proposal._replace(
+        sum_log_p_accept=jnp.logaddexp(c.proposal.sum_log_p_accept, sub_proposal.sum_log_p_accept)
+    )
+    merged = _where(
+        stopped, kept, progressive_biased_sampling(c.key_proposal, c.proposal, sub_proposal)
+    )
+    momentum_sum = c.momentum_sum + sub_momentum_sum
+    num_states = c.num_states + step
+    turning = metric.check_turning(left.momentum, right.momentum, momentum_sum)
+    depth = c.depth + 1
+    tree_done = doubling_done & (stopped | turning | (depth >= cfg.max_tree_depth))
+    proposal = _where(doubling_done, merged, c.proposal)
+    momentum_sum = jnp.where(doubling_done, momentum_sum, c.momentum_sum)
+    num_states = jnp.where(doubling_done, num_states, c.num_states)
+    depth = jnp.where(doubling_done, depth, c.depth)
+
+    # 4. end of the tree: adaptation (warm-up) or the draw (sampling).
+    acceptance_rate = jnp.exp(proposal.sum_log_p_accept) / num_states
+    warmup = c.iteration < cfg.num_warmup
+    if cfg.num_warmup > 0:
+        adapted = _adapt(cfg, a, c.iteration, proposal.state.position, acceptance_rate)
+        a = _where(tree_done & warmup, adapted, a)
+    sampling = tree_done & ~warmup
+    s = c.iteration - cfg.num_warmup
+    row = jnp.clip(s // cfg.thinning, 0, cfg.num_samples - 1)
+    keep = sampling & ((s + 1) % cfg.thinning == 0)
+    draw = jnp.where(keep, proposal.state.position, c.samples[row])
+    c = c._replace(
+        iteration=c.iteration + tree_done,
+        depth=depth,
+        step=step,
+        proposal=proposal,
+        left=left,
+        right=right,
+        momentum_sum=momentum_sum,
+        num_states=num_states,
+        sub_proposal=sub_proposal,
+        sub_momentum_sum=sub_momentum_sum,
+        criterion=criterion,
+        adaptation=a,
+        samples=jax.lax.dynamic_update_slice(c.samples, draw[None], (row, jnp.zeros_like(row))),
+        accept_sum=c.accept_sum + jnp.where(sampling, acceptance_rate, 0),
+        divergences=c.divergences + (tree_done & diverging),
+        grad_evals=c.grad_evals + active,
+    )
+
+    # 5. begin the next iteration and/or doubling.
+    c = _where(tree_done, _begin_iteration(c), c)
+    return _where(doubling_done, _begin_doubling(c), c)
+
+
+def run_chains(cfg: NUTSConfig, initial_positions, keys) -> tuple[jax.Array, NUTSInfo]:
+    """All chains to the end: the engine's program (traceable; `build_run_nuts` jits it)."""
+    chains = jax.vmap(partial(init_chain, cfg))(initial_positions, keys)
+    step_all = jax.vmap(partial(trip, cfg))
+
+    def not_done(carry):
+        return jnp.any(carry[1].iteration < cfg.total)
+
+    def body(carry):
+        trips, chains = carry
+        return trips + 1, step_all(chains)
+
+    trips, chains = jax.lax.while_loop(not_done, body, (jnp.zeros((), jnp.int32), chains))
+    info = NUTSInfo(
+        acceptance_rate=chains.accept_sum / cfg.num_sampling,
+        divergences=chains.divergences,
+        step_size=chains.adaptation.step_size,
+        inverse_mass_matrix=chains.adaptation.inverse_mass_matrix,
+        num_grad_evals=chains.grad_evals,
+        loop_trips=jnp.broadcast_to(trips, chains.iteration.shape),
+    )
+    return chains.samples, info
+
+
+def build_run_nuts(
+    logdensity_fn: Callable[[jax.Array], jax.Array],
+    *,
+    num_warmup: int,
+    num_samples: int,
+    thinning: int = 1,
+    **options,
+) -> Callable[[jax.Array, jax.Array], tuple[jax.Array, NUTSInfo]]:
+    """Build the jitted many-chain NUTS program `run(initial_positions, keys)`.
+
+    `run` has the signature and results of `run_nuts`; it is a `jax.jit` function, so
+    `run.lower(positions, keys).compile()` compiles it ahead of time (to time compilation
+    apart).  The arguments are those of `run_nuts`.  To time or inspect the loop body alone
+    (benches, profiling), vmap `init_chain` and `trip` over `nuts_config(...)` instead.
+    """
+    cfg = nuts_config(
+        logdensity_fn, num_warmup=num_warmup, num_samples=num_samples, thinning=thinning, **options
+    )
+    return jax.jit(partial(run_chains, cfg))
 
 
 def _check_inputs(initial_positions, keys):
@@ -440,10 +531,8 @@ def run_nuts(
     num_warmup: int,
     num_samples: int,
     thinning: int = 1,
-    target_accept: float = 0.8,
-    max_tree_depth: int = 10,
-    initial_step_size: float = 1.0,
-) -> tuple[jax.Array, dict[str, jax.Array]]:
+    **options,
+) -> tuple[jax.Array, NUTSInfo]:
     """NUTS with per-chain window adaptation for many chains at once, in one program.
 
     `logdensity_fn`: position `(d,)` -> scalar, for one chain (vmapped here).
@@ -452,14 +541,15 @@ def run_nuts(
     Each chain runs `num_warmup` warm-up iterations (Stan's windows: dual averaging of the
     step size towards `target_accept`, diagonal inverse mass matrix from identity) and
     `num_samples * thinning` sampling iterations, keeping every `thinning`-th.
+    `options`: `NUTSOptions` fields (`target_accept`, `max_tree_depth`,
+    `initial_step_size`).
 
-    Returns `(samples, info)`: samples `(chains, num_samples, d)`; `info` holds per-chain
-    arrays: `acceptance_rate` (mean acceptance statistic over the sampling iterations),
-    `divergences` (divergent iterations, warm-up included), `step_size` (adapted),
-    `inverse_mass_matrix` `(chains, d)`, `num_grad_evals` (gradient evaluations, the
-    initial one included), `finite` (final position and log density finite) and
-    `loop_trips` (trips of the shared loop, the same for every chain of the call: the
-    wall-clock cost in batched gradients).
+    Returns `(samples, info)`: samples `(chains, num_samples, d)`; `info`, a `NUTSInfo`,
+    holds per-chain arrays: `acceptance_rate` (mean acceptance statistic over the sampling
+    iterations), `divergences` (divergent iterations, warm-up included), `step_size`
+    (adapted), `inverse_mass_matrix` `(chains, d)`, `num_grad_evals` (gradient evaluations,
+    the initial one included) and `loop_trips` (trips of the shared loop, the same for every
+    chain of the call: the wall-clock cost in batched gradients).
     """
     positions, keys = _check_inputs(initial_positions, keys)
     run = build_run_nuts(
@@ -467,8 +557,6 @@ def run_nuts(
         num_warmup=num_warmup,
         num_samples=num_samples,
         thinning=thinning,
-        target_accept=target_accept,
-        max_tree_depth=max_tree_depth,
-        initial_step_size=initial_step_size,
+        **options,
     )
     return run(positions, keys)

@@ -1,0 +1,216 @@
+"""The kernel interface, and the pieces several kernels share.
+
+A kernel is warm-up plus sampling for a block of chains, built from BlackJAX's pieces. Like
+BlackJAX's `SamplingAlgorithm` (an `init` and a `step`), every kernel has one declared shape,
+so that `sampling.sample` can dispatch on its name and a faster engine can replace one without
+touching the driver:
+
+    kernel.run(logdensity_fn, initial_positions, keys, *, num_warmup, num_samples, thinning,
+               options) -> (samples, info)
+
+- `logdensity_fn`: one position `(D,)` -> scalar log density.
+- `initial_positions`: `(C, D)`; `keys`: `(C,)` typed PRNG keys, one per chain.
+- `options`: an instance of the kernel's `Options`, a frozen dataclass whose fields are the
+  kernel's tuning options (`sample`'s extra keyword arguments, the CLI's `--option`s) with
+  their types and defaults. The options are Python constants of the compiled program.
+- `samples`: `(C, num_samples, D)`, every `thinning`-th state after the warm-up.
+- `info`: a NamedTuple of per-chain arrays, leading axis `C`: `acceptance_rate` (mean over
+  the sampling steps; NaN for kernels without an accept step), `divergences` and
+  `num_grad_evals` (counts over warm-up and sampling), `step_size`, `inverse_mass_matrix`
+  `(C, D)`, plus what the kernel adapts (`num_integration_steps`, `L`, ...). The driver
+  turns it into `Posterior.diagnostics`, a dict of the same names.
+
+`run` is a pure, traceable JAX function: the driver wraps it in `jit(shard_map(...))`, so it
+sees one device's share of a chunk, and times its compilation apart. A kernel treats chains
+independently unless its `group` is above 1: then its adaptation pools `group(options)`
+consecutive chains (`chees`' ensembles), and the driver keeps such groups whole in a chunk.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Callable
+from typing import Any, ClassVar, NamedTuple
+
+import blackjax
+import jax
+import jax.numpy as jnp
+import numpy as np
+from blackjax.adaptation.base import get_filter_adapt_info_fn
+
+from ...errors import SymbnnError
+
+#: The warm-up diagnostics kept per step (the rest of BlackJAX's adaptation info is dropped,
+#: which keeps memory at a few scalars per chain and step).
+WARMUP_INFO = get_filter_adapt_info_fn(
+    info_keys={"acceptance_rate", "is_divergent", "num_integration_steps"}
+)
+
+
+class Kernel:
+    """A sampling kernel: its `name`, its `Options` (a frozen dataclass) and `run`.
+
+    Subclasses set `name` and `Options` and implement `run`; a kernel whose adaptation
+    couples consecutive chains also overrides `group`.
+    """
+
+    name: ClassVar[str]
+    Options: ClassVar[type]
+
+    def run(
+        self,
+        logdensity_fn: Callable,
+        initial_positions: jax.Array,
+        keys: jax.Array,
+        *,
+        num_warmup: int,
+        num_samples: int,
+        thinning: int,
+        options: Any,
+    ) -> tuple[jax.Array, NamedTuple]:
+        raise NotImplementedError
+
+    def group(self, options: Any) -> int:
+        """Chains whose adaptation is pooled: a chunk must hold whole groups (1: none)."""
+        return 1
+
+    def make_options(self, given: dict) -> Any:
+        """`Options` with the `given` values (by name) applied, each checked against its
+        field: an unknown name or a value not of the default's type is a `SymbnnError`."""
+        fields = {f.name: f.default for f in dataclasses.fields(self.Options)}
+        unknown = sorted(set(given) - set(fields))
+        if unknown:
+            raise SymbnnError(
+                f"kernel {self.name!r} has no option {', '.join(map(repr, unknown))}; "
+                f"its options are {', '.join(fields) or 'none'}"
+            )
+        checked = {}
+        # Each option must have its default's type: a string or a list reaching JAX fails
+        # there with a traceback about tracing rather than about the option.
+        for name, value in given.items():
+            default = fields[name]
+            if isinstance(default, bool):
+                ok, want = isinstance(value, bool | np.bool_), "true or false"
+            elif isinstance(default, int):
+                ok, want = (
+                    isinstance(value, int | np.integer) and not isinstance(value, bool),
+                    "an integer",
+                )
+            elif isinstance(default, float):
+                ok = isinstance(value, int | float | np.integer | np.floating) and not isinstance(
+                    value, bool
+                )
+                ok, want = ok and math.isfinite(value), "a finite number"
+                value = float(value) if ok else value
+            elif isinstance(default, str):
+                ok, want = isinstance(value, str), "a string"
+            else:
+                ok, want = True, ""
+            if not ok:
+                raise SymbnnError(
+                    f"kernel {self.name!r} option {name!r} must be {want}, got {value!r}"
+                )
+            checked[name] = value
+        return self.Options(**checked)
+
+    def __repr__(self) -> str:
+        return f"<kernel {self.name}>"
+
+
+def options_dict(options: Any) -> dict:
+    """An options dataclass as a plain dict in field order (JSON-ready, for the settings)."""
+    return {f.name: getattr(options, f.name) for f in dataclasses.fields(options)}
+
+
+def sample_phase(step: Callable, state, key, num_samples: int, thinning: int):
+    """Run `num_samples * thinning` steps of `step(key, state) -> (state, info)` for one
+    chain and keep every `thinning`-th position: `((num_samples, D), infos (S, T, ...))`."""
+    keys = jax.random.split(key, num_samples * thinning).reshape(num_samples, thinning)
+
+    def draw(state, ks):
+        state, infos = jax.lax.scan(lambda s, k: step(k, s), state, ks)
+        return state, (state.position, infos)
+
+    _, (positions, infos) = jax.lax.scan(draw, state, keys)
+    return positions, infos
+
+
+class WindowInfo(NamedTuple):
+    """Per-chain diagnostics of a kernel with Stan-style window adaptation."""
+
+    acceptance_rate: jax.Array
+    warmup_acceptance_rate: jax.Array
+    divergences: jax.Array
+    num_grad_evals: jax.Array
+    step_size: jax.Array
+    inverse_mass_matrix: jax.Array
+
+
+def hmc_family(
+    algorithm,
+    logdensity_fn: Callable,
+    position,
+    key,
+    *,
+    num_warmup: int,
+    num_samples: int,
+    thinning: int,
+    target_accept: float,
+    initial_step_size: float,
+    **extra,
+) -> tuple[jax.Array, WindowInfo]:
+    """One chain of NUTS or HMC: Stan-style window adaptation (step size by dual averaging,
+    diagonal mass matrix from identity), then sampling with the adapted parameters."""
+    warm_key, sample_key = jax.random.split(key)
+    d = position.shape[-1]
+    if num_warmup > 0:
+        warmup = blackjax.window_adaptation(
+            algorithm,
+            logdensity_fn,
+            is_mass_matrix_diagonal=True,
+            initial_step_size=initial_step_size,
+            target_acceptance_rate=target_accept,
+            adaptation_info_fn=WARMUP_INFO,
+            **extra,
+        )
+        (state, params), winfo = warmup.run(warm_key, position, num_steps=num_warmup)
+        step_size, imm = params["step_size"], params["inverse_mass_matrix"]
+        w = winfo.info
+        warm_div = jnp.sum(w.is_divergent)
+        warm_grads = jnp.sum(w.num_integration_steps)
+        warm_acc = jnp.mean(w.acceptance_rate)
+    else:
+        state = algorithm.init(position, logdensity_fn)
+        step_size, imm = jnp.asarray(initial_step_size, position.dtype), jnp.ones(d, position.dtype)
+        warm_div = warm_grads = jnp.zeros((), jnp.int32)
+        warm_acc = jnp.asarray(jnp.nan, position.dtype)
+    kernel = algorithm(logdensity_fn, step_size, imm, **extra)
+    positions, infos = sample_phase(kernel.step, state, sample_key, num_samples, thinning)
+    info = WindowInfo(
+        acceptance_rate=jnp.mean(infos.acceptance_rate),
+        warmup_acceptance_rate=warm_acc,
+        divergences=warm_div + jnp.sum(infos.is_divergent),
+        # +1: the gradient at the initial position.
+        num_grad_evals=1 + warm_grads + jnp.sum(infos.num_integration_steps),
+        step_size=step_size,
+        inverse_mass_matrix=imm,
+    )
+    return positions, info
+
+
+def warmup_split(num_warmup: int, settle_fraction: float) -> tuple[int, int]:
+    """`(tuning steps, settle steps)` of a warm-up whose last `settle_fraction` settles."""
+    if not 0.0 <= settle_fraction < 1.0:
+        raise ValueError(f"settle_fraction must lie in [0, 1), got {settle_fraction}")
+    settle = round(num_warmup * settle_fraction) if num_warmup > 0 else 0
+    return num_warmup - settle, settle
+
+
+def settle(step: Callable, state, key, steps: int):
+    """`steps` steps of the tuned kernel: `(state, infos, drift)`, where `drift` is the rise of
+    the log density across them (NaN without steps), what the convergence verdict reads."""
+    before = state.logdensity
+    state, infos = jax.lax.scan(lambda s, k: step(k, s), state, jax.random.split(key, steps))
+    drift = jnp.where(steps > 0, state.logdensity - before, jnp.nan).astype(before.dtype)
+    return state, infos, drift
