@@ -43,6 +43,7 @@ from .._checks import check_data, positive_int
 from ..errors import SymbnnError, UnsupportedError
 from ..model import _chains_last
 from ..model.mlp import MLP
+from . import progress as live
 from .convergence import ConvergenceWarning, assess
 from .kernels import KERNELS, options_dict
 from .posterior import Posterior
@@ -160,6 +161,7 @@ class Recipe(NamedTuple):
     init_options: tuple
     given_starts: bool
     devices: tuple
+    ticks: bool = False  # the log density ticks the progress counter (`progress`)
 
 
 class Plan(NamedTuple):
@@ -274,6 +276,8 @@ class RunResult(NamedTuple):
 def run_plan(plan: Plan, *, progress: bool = True) -> RunResult:
     """Compile the chunk program (or take it from the cache) and run every chunk."""
     r = plan.recipe
+    # Ticks from inside the program where its platform allows them (see `progress`).
+    r = r._replace(ticks=progress and live.available(r.devices[0].platform))
     chunk, dim, dtype = plan.chunk, plan.dim, plan.dtype
     mesh = Mesh(np.asarray(r.devices), ("chains",))
     rep, shard = NamedSharding(mesh, P()), NamedSharding(mesh, P("chains"))
@@ -299,17 +303,25 @@ def run_plan(plan: Plan, *, progress: bool = True) -> RunResult:
         )
     first_args = chunk_args(0)
     shapes = tuple((a.shape, a.dtype) for a in first_args)
+    bar = _progress(progress, plan.num_chains, r.kernel)
+    if bar is not None:  # compilation is a phase of its own
+        bar.set_description(f"sample ({r.kernel}): compiling")
     t0 = time.perf_counter()
     compiled, cached = _compiled_program(r, mesh, first_args, shapes)
     compile_s = time.perf_counter() - t0
 
     draws_parts, info_parts = [], []
     run_s = 0.0
-    bar = _progress(progress, plan.num_chains, r.kernel)
+    if bar is not None:
+        bar.set_description(f"sample ({r.kernel})")
     for k in range(plan.num_chunks):
         args = first_args if k == 0 else chunk_args(k)
+
+        def on_tick(ticks, k=k):  # batched evaluations, counted once per device
+            bar.set_postfix(chunk=f"{k + 1}/{plan.num_chunks}", evals=ticks // len(r.devices))
+
         t0 = time.perf_counter()
-        out = jax.block_until_ready(compiled(*args))
+        out = live.run(compiled, args, on_tick if r.ticks and bar is not None else None)
         run_s += time.perf_counter() - t0
         draws, info = _to_host(out)
         keep = min(chunk, plan.num_chains - k * chunk)
@@ -428,7 +440,11 @@ def _program(r: Recipe, base_key, chain_ids, x, y, *given):
     """One device's share of a chunk: chain ids `(c,)` -> draws `(c, S, D)` and info."""
     keys = jax.vmap(lambda i: jax.random.fold_in(base_key, i))(chain_ids)
     init_keys, run_keys = jax.vmap(jax.random.split, out_axes=1)(keys)
-    ld = logdensity_builder(r.spec, r.noise_std)(x, y)
+    plain = logdensity_builder(r.spec, r.noise_std)
+    build = plain
+    if r.ticks:
+        build = lambda *data: live.ticking(plain(*data))  # noqa: E731
+    ld = build(x, y)
     optimised = False
     if given:
         pos = given[0]
@@ -441,7 +457,6 @@ def _program(r: Recipe, base_key, chain_ids, x, y, *given):
             fraction, check_every = opts.pop("holdout"), opts.pop("check_every")
             holdout = None
             if fraction > 0 and x.shape[0] >= 10:
-                build = logdensity_builder(r.spec, r.noise_std)
                 holdout = (
                     build,
                     holdout_score(r.spec),
@@ -465,6 +480,7 @@ def _program(r: Recipe, base_key, chain_ids, x, y, *given):
     info = kernel_info._asdict()
     if optimised:  # the starts' optimiser steps count as gradients of the run
         info["num_grad_evals"] = info["num_grad_evals"] + dict(r.init_options)["num_steps"]
+    ld = plain(x, y)
     draws_ld = jax.vmap(jax.vmap(ld))(draws)  # (C, S): forward passes only, cheap
     info["log_density"] = draws_ld[:, -1]
     info["draws_log_density"] = draws_ld

@@ -14,7 +14,7 @@ import optax
 
 from .._checks import positive_int
 from ..errors import NonFiniteError, ShapeError, SymbnnError
-from ..model import MLP
+from ..model import MLP, layout
 
 INITS = ("prior", "ensemble")
 #: Defaults of `init="ensemble"`: full-batch Adam on the negative log posterior, its learning
@@ -59,11 +59,7 @@ def fan_in_scale(spec: MLP, size: int) -> np.ndarray:
     network start: weights with standard deviation `1/√fan_in`, biases and `log σ` zero.
     Prior-scale weights (sd 1) saturate the tanh units of 16-wide layers, and an optimiser
     started there stalls at a much worse fit (measured: σ 0.14 against 0.08 on airfoil)."""
-    sizes = (spec.in_features, *spec.hidden, spec.out_features)
-    parts = []
-    for fan_in, fan_out in zip(sizes[:-1], sizes[1:], strict=True):
-        parts += [np.full(fan_in * fan_out, fan_in**-0.5), np.zeros(fan_out)]
-    scale = np.concatenate(parts)
+    scale = layout.fan_in_scale(spec.sizes)
     return np.concatenate([scale, np.zeros(size - len(scale))])  # log σ (if any) starts at 0
 
 
