@@ -2,7 +2,8 @@
 //!
 //! Nothing in these modules knows about Python; the bindings live in `python/` and are compiled
 //! only with the `python` feature. Every function works on the one flat parameter layout that
-//! symbnn uses everywhere (see [`model`]).
+//! symbnn uses everywhere (see [`model`]). [`progress`] is the one piece that talks to XLA: the
+//! C-ABI handler that running sampling programs tick.
 
 pub mod bound;
 pub mod canonical;
