@@ -69,14 +69,16 @@ loop trip of one chain) and `run_chains` (all chains to the end, the program), w
 
 Cost
 ----
-Per trip: one batched gradient plus O(`max_tree_depth` x d) masked bookkeeping per chain
-(threefry key derivations included), and a fixed dispatch cost on CPU (XLA runs each trip's
-~180 kernels one after another), which matters only below a few hundred chains.  Measured on
-2 CPU cores for `f1` on the sinusoid (`benches/bench_nuts_floor.py`): a bare vmapped gradient
-loop costs 4.4-5.6 µs per chain and gradient, a trip of this engine 9.7-11.3 µs per chain
-(2.0-2.6x that floor; the bookkeeping alone is ~2.6 µs), flat from 64 to 4096 chains.  With
-the lockstep waste (trips over mean gradients, 1.3-1.5) a run costs about 3x the gradient
-floor of the gradients NUTS needs.
+Per trip: one batched gradient plus O(`max_tree_depth` x d) bookkeeping per chain (threefry
+key derivations included), and a fixed dispatch cost on CPU (XLA runs each trip's kernels one
+after another), which matters only below a few hundred chains.  The work at the end of a tree
+(adaptation, next momentum) or of a doubling (direction, keys) is done for the chains there
+alone, a few in a hundred once the trees have grown (`step_chains`); `trip` is the same for
+one chain, the reference.  Measured on 2 CPU cores for `f1` on the sinusoid, float32, after
+2,000 trips (`benches/bench_nuts_floor.py`): a bare vmapped gradient costs 0.9-1.3 µs per
+chain, a trip of this engine 1.6-2.4 µs (the bookkeeping 0.66-0.86 of a gradient), from 64 to
+4096 chains.  With the lockstep waste (trips over mean gradients, 1.3-1.5) a run costs about
+2-3x the gradient floor of the gradients NUTS needs.
 """
 
 from __future__ import annotations
@@ -108,6 +110,9 @@ from ..errors import ShapeError, SymbnnError
 
 #: |H(z) - H0| above which a leapfrog step counts as divergent (BlackJAX's and Stan's).
 DIVERGENCE_THRESHOLD = 1000.0
+#: A trip does the end-of-tree and end-of-doubling work for the chains there alone, up to one
+#: chain in `SPARSE_FRACTION` at a time (see `_update_some`).
+SPARSE_FRACTION = 8
 
 __all__ = [
     "DIVERGENCE_THRESHOLD",
@@ -374,8 +379,9 @@ def init_chain(cfg: NUTSConfig, position, key) -> Chain:
     return _begin_doubling(_begin_iteration(c))
 
 
-def trip(cfg: NUTSConfig, c: Chain) -> Chain:
-    """One leapfrog step and the bookkeeping that follows it, for one chain."""
+def _trip_core(cfg: NUTSConfig, c: Chain) -> tuple[Chain, jax.Array, jax.Array]:
+    """One leapfrog step and the bookkeeping that follows it, for one chain, up to the end of
+    a tree or a doubling: -> (chain, whether its tree ended, whether its doubling ended)."""
     active = c.iteration < cfg.total
     a = c.adaptation
     metric = metrics.default_metric(a.inverse_mass_matrix)
@@ -425,12 +431,9 @@ def trip(cfg: NUTSConfig, c: Chain) -> Chain:
     num_states = jnp.where(doubling_done, num_states, c.num_states)
     depth = jnp.where(doubling_done, depth, c.depth)
 
-    # 4. end of the tree: adaptation (warm-up) or the draw (sampling).
+    # 4. end of the tree: the draw (sampling); the adaptation (warm-up) is `_finish_tree`'s.
     acceptance_rate = jnp.exp(proposal.sum_log_p_accept) / num_states
     warmup = c.iteration < cfg.num_warmup
-    if cfg.num_warmup > 0:
-        adapted = _adapt(cfg, a, c.iteration, proposal.state.position, acceptance_rate)
-        a = _where(tree_done & warmup, adapted, a)
     sampling = tree_done & ~warmup
     s = c.iteration - cfg.num_warmup
     row = jnp.clip(s // cfg.thinning, 0, cfg.num_samples - 1)
@@ -448,22 +451,66 @@ def trip(cfg: NUTSConfig, c: Chain) -> Chain:
         sub_proposal=sub_proposal,
         sub_momentum_sum=sub_momentum_sum,
         criterion=criterion,
-        adaptation=a,
         samples=jax.lax.dynamic_update_slice(c.samples, draw[None], (row, jnp.zeros_like(row))),
         accept_sum=c.accept_sum + jnp.where(sampling, acceptance_rate, 0),
         divergences=c.divergences + (tree_done & diverging),
         grad_evals=c.grad_evals + active,
     )
 
-    # 5. begin the next iteration and/or doubling.
-    c = _where(tree_done, _begin_iteration(c), c)
+    return c, tree_done, doubling_done
+
+
+def _finish_tree(cfg: NUTSConfig, c: Chain) -> Chain:
+    """After a tree: the warm-up's adaptation update (from the tree's acceptance statistic),
+    then the next iteration's momentum and trajectory."""
+    if cfg.num_warmup > 0:
+        iteration = c.iteration - 1  # the tree's iteration (`_trip_core` counted it done)
+        acceptance_rate = jnp.exp(c.proposal.sum_log_p_accept) / c.num_states
+        adapted = _adapt(cfg, c.adaptation, iteration, c.proposal.state.position, acceptance_rate)
+        c = c._replace(adaptation=_where(iteration < cfg.num_warmup, adapted, c.adaptation))
+    return _begin_iteration(c)
+
+
+def trip(cfg: NUTSConfig, c: Chain) -> Chain:
+    """One leapfrog step and the bookkeeping that follows it, for one chain (the reference
+    form of `step_chains`, which gives the same result for all chains at once)."""
+    c, tree_done, doubling_done = _trip_core(cfg, c)
+    c = _where(tree_done, _finish_tree(cfg, c), c)
     return _where(doubling_done, _begin_doubling(c), c)
+
+
+def _update_some(fn: Callable[[Chain], Chain], chains: Chain, mask, k: int) -> Chain:
+    """`chains` with `fn` applied to the chains where `mask` holds, `k` of them at a time
+    (gathered, updated, scattered back) until none is left. Few chains end a tree or a
+    doubling in a given trip (one in a hundred or so once the trees have grown), so one round
+    of `k` spares the per-iteration work of all the others; a loop rather than a `cond` on the
+    count, because a `cond` copies the whole state of every chain in and out."""
+    c_all = mask.shape[0]
+
+    def round_(carry):
+        chains, pending = carry
+        idx = jnp.nonzero(pending, size=k, fill_value=c_all)[0]
+        sub = jax.tree.map(lambda a: a[jnp.minimum(idx, c_all - 1)], chains)
+        new = jax.vmap(fn)(sub)
+        chains = jax.tree.map(lambda a, n: a.at[idx].set(n, mode="drop"), chains, new)
+        return chains, pending.at[idx].set(False, mode="drop")
+
+    return jax.lax.while_loop(lambda carry: jnp.any(carry[1]), round_, (chains, mask))[0]
+
+
+def step_chains(cfg: NUTSConfig, chains: Chain) -> Chain:
+    """One trip of the shared loop for every chain: a batched leapfrog and its bookkeeping,
+    with the work at the end of a tree or a doubling done only for the chains there."""
+    chains, tree_done, doubling_done = jax.vmap(partial(_trip_core, cfg))(chains)
+    k = max(1, -(-tree_done.shape[0] // SPARSE_FRACTION))
+    chains = _update_some(partial(_finish_tree, cfg), chains, tree_done, k)
+    return _update_some(_begin_doubling, chains, doubling_done, k)
 
 
 def run_chains(cfg: NUTSConfig, initial_positions, keys) -> tuple[jax.Array, NUTSInfo]:
     """All chains to the end: the engine's program (traceable; `build_run_nuts` jits it)."""
     chains = jax.vmap(partial(init_chain, cfg))(initial_positions, keys)
-    step_all = jax.vmap(partial(trip, cfg))
+    step_all = partial(step_chains, cfg)
 
     def not_done(carry):
         return jnp.any(carry[1].iteration < cfg.total)
