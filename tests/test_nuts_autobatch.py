@@ -200,3 +200,32 @@ def test_bad_input_is_a_typed_error():
     ):
         with pytest.raises(symbnn.SymbnnError):
             build_run_nuts(logdensity, **kwargs)
+
+
+@pytest.mark.parametrize("chains", [3, 40])
+def test_gathered_trips_equal_the_masked_reference(chains):
+    """`step_chains` does the end-of-tree and end-of-doubling work for the chains there alone,
+    k at a time (3 chains: one at a time, so several rounds); `vmap(trip)` masks it over all.
+    The same moves: counters and keys equal, floats to round-off (XLA fuses the two forms
+    differently)."""
+    from functools import partial
+
+    from symbnn.sampling.nuts_engine import init_chain, nuts_config, step_chains, trip
+
+    cfg = nuts_config(lambda p: -0.5 * jnp.sum(p**2 * jnp.arange(1.0, 4.0)), num_warmup=30,
+                      num_samples=2)  # fmt: skip
+    start = jnp.asarray(np.random.default_rng(0).normal(size=(chains, 3)))
+    state = jax.vmap(partial(init_chain, cfg))(start, jax.random.split(jax.random.key(1), chains))
+    loop = jax.jit(
+        lambda step, s: jax.lax.fori_loop(0, 300, lambda i, c: step(c), s), static_argnums=0
+    )
+    gathered = loop(partial(step_chains, cfg), state)
+    masked = loop(jax.vmap(partial(trip, cfg)), state)
+    for a, b in zip(jax.tree.leaves(gathered), jax.tree.leaves(masked), strict=True):
+        if jnp.issubdtype(a.dtype, jax.dtypes.prng_key):
+            a, b = jax.random.key_data(a), jax.random.key_data(b)
+        if jnp.issubdtype(a.dtype, jnp.floating):
+            np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-9, atol=1e-12)
+        else:
+            np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+    assert int(jnp.min(gathered.iteration)) > 3  # trees ended along the way
