@@ -147,7 +147,14 @@ class WindowInfo(NamedTuple):
     inverse_mass_matrix: jax.Array
 
 
-def hmc_family(
+def hmc_family(algorithm, logdensity_fn: Callable, positions, keys, **options):
+    """Chains `(C, D)` of NUTS or HMC (one key each), vmapped: see `_hmc_family_chain`."""
+    return jax.vmap(lambda p, k: _hmc_family_chain(algorithm, logdensity_fn, p, k, **options))(
+        positions, keys
+    )
+
+
+def _hmc_family_chain(
     algorithm,
     logdensity_fn: Callable,
     position,

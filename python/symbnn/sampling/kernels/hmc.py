@@ -52,19 +52,17 @@ class HMC(Kernel):
         thinning: int,
         options: HMCOptions,
     ) -> tuple[jax.Array, HMCInfo]:
-        positions, info = jax.vmap(
-            lambda p, k: hmc_family(
-                blackjax.hmc,
-                logdensity_fn,
-                p,
-                k,
-                num_warmup=num_warmup,
-                num_samples=num_samples,
-                thinning=thinning,
-                target_accept=options.target_accept,
-                initial_step_size=options.initial_step_size,
-                num_integration_steps=options.num_integration_steps,
-            )
-        )(initial_positions, keys)
+        positions, info = hmc_family(
+            blackjax.hmc,
+            logdensity_fn,
+            initial_positions,
+            keys,
+            num_warmup=num_warmup,
+            num_samples=num_samples,
+            thinning=thinning,
+            target_accept=options.target_accept,
+            initial_step_size=options.initial_step_size,
+            num_integration_steps=options.num_integration_steps,
+        )
         steps = jnp.full(keys.shape, options.num_integration_steps)
         return positions, HMCInfo(*info, num_integration_steps=steps)

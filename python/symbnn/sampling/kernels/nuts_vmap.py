@@ -31,17 +31,15 @@ class NUTSVmap(Kernel):
         thinning: int,
         options: NUTSOptions,
     ) -> tuple[jax.Array, WindowInfo]:
-        return jax.vmap(
-            lambda p, k: hmc_family(
-                blackjax.nuts,
-                logdensity_fn,
-                p,
-                k,
-                num_warmup=num_warmup,
-                num_samples=num_samples,
-                thinning=thinning,
-                target_accept=options.target_accept,
-                initial_step_size=options.initial_step_size,
-                max_num_doublings=options.max_tree_depth,
-            )
-        )(initial_positions, keys)
+        return hmc_family(
+            blackjax.nuts,
+            logdensity_fn,
+            initial_positions,
+            keys,
+            num_warmup=num_warmup,
+            num_samples=num_samples,
+            thinning=thinning,
+            target_accept=options.target_accept,
+            initial_step_size=options.initial_step_size,
+            max_num_doublings=options.max_tree_depth,
+        )
