@@ -11,6 +11,7 @@ import subprocess
 import sys
 import textwrap
 
+import jax
 import numpy as np
 import pytest
 
@@ -67,6 +68,22 @@ def test_conjugate_linear_regression_matches_closed_form(kernel):
     assert np.abs(z_cov).max() < 4, z_cov
     assert post.diagnostics["num_grad_evals"].min() > 300
     assert post.timings["compile_s"] >= 0 and post.timings["run_s"] > 0
+
+
+def test_adjusted_mclmc_trajectories_are_capped_for_a_degenerate_chain():
+    """A chain whose tuner drove its step size to the floor must not make every chain of the
+    batch wait on a trajectory of 10^5 steps (nor a NaN average on an undefined one)."""
+    from symbnn.sampling.kernels.adjusted_mclmc import trajectory_length
+
+    def lengths(avg):
+        return np.asarray(jax.vmap(lambda t: trajectory_length(t, avg, target=2.0))(steps))
+
+    steps = np.arange(1, 200)
+    tuned = lengths(2.0)
+    assert tuned.min() >= 1 and 1.5 < tuned.mean() < 2.5  # the cap leaves tuned chains alone
+    stuck = lengths(2.0 / 1e-5)
+    assert stuck.max() == 10 and stuck.max() > tuned.max()
+    assert lengths(np.nan).tolist() == [1] * len(steps)
 
 
 def test_results_do_not_depend_on_chunk_size_or_chain_position():

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from typing import NamedTuple
 
 import jax
@@ -75,15 +77,8 @@ class AdjustedMCLMC(Kernel):
         grads_per_step = 2
         tune, settle_steps = warmup_split(num_warmup, o.settle_fraction)
 
-        # Trajectory lengths from the Halton sequence of the step index (BlackJAX's
-        # `trajectory_length`), the same for every chain at a step: under vmap a random length
-        # per chain would make every step wait for the longest (1.5x the gradients at an
-        # average of 2 integrator steps), a shared one costs what it uses.
-        def shared_length(t, avg):
-            return jnp.maximum(amclmc.trajectory_length(t, avg), 1).astype(jnp.int32)
-
         base = amclmc.build_kernel(
-            integration_steps_fn=shared_length,
+            integration_steps_fn=partial(trajectory_length, target=o.target_num_integration_steps),
             integrator=integrators.isokinetic_mclachlan,
             next_random_arg_fn=lambda t: t + 1,
         )
@@ -157,3 +152,21 @@ class AdjustedMCLMC(Kernel):
             return positions, info
 
         return jax.vmap(one_chain)(initial_positions, keys)
+
+
+def trajectory_length(t, avg, *, target: float):
+    """Integrator steps of trajectory `t` for a chain averaging `avg`: BlackJAX's Halton
+    lengths (uniform on about `[1, 2·avg + 1]`), the same for every chain at a step: under
+    vmap a random length per chain would make every step wait for the longest (1.5x the
+    gradients at an average of 2 integrator steps), a shared one costs what it uses.
+
+    Capped at twice the longest a chain tuned to `target` draws (NaN -> 1): a chain whose
+    tuner drives its step size to the floor (1e-5, seen from prior starts) while L holds asks
+    for ~10^5 steps per trajectory, and every chain would wait on it (1274 f1 chains from
+    prior draws ran for over 15 minutes instead of 40 s). A length that does not depend on
+    the state keeps the kernel exact."""
+    from blackjax.mcmc import adjusted_mclmc_dynamic as amclmc
+
+    cap = 2 * math.ceil(2 * target + 1)
+    n = amclmc.trajectory_length(t, avg)
+    return jnp.where(jnp.isnan(n), 1, jnp.clip(n, 1, cap)).astype(jnp.int32)
