@@ -5,6 +5,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -84,12 +85,40 @@ def test_a_ticking_program_goes_to_the_persistent_cache(tmp_path):
     assert any(p.is_file() for p in Path(tmp_path).rglob("*"))  # ... and the program cached
 
 
-def test_ctrl_c_stops_a_command_at_once_and_writes_nothing(tmp_path):
+def test_ctrl_c_during_compilation_returns_at_once_and_keeps_the_program():
+    def slow_to_compile(x):
+        for i in range(150):  # unrolled: XLA compiles for seconds
+            x = jnp.sin(x) @ x + i
+        return x
+
+    lowered = jax.jit(slow_to_compile).lower(jnp.ones((8, 8)))
+    kept = []
+    threading.Timer(
+        0.3, signal.pthread_kill, (threading.main_thread().ident, signal.SIGINT)
+    ).start()
+    t0 = time.monotonic()
+    with pytest.raises(KeyboardInterrupt):
+        progress.compile_program(lowered, kept.append)
+    assert time.monotonic() - t0 < 0.3 + 2 * progress.POLL_S + 0.5
+    assert progress.compiling() and not kept  # still compiling in the background ...
+    while progress.compiling():
+        time.sleep(0.05)
+    assert kept[0](jnp.ones((8, 8))).shape == (8, 8)  # ... and the program is kept
+
+
+# A long run of a program that compiles fast, and the default's program (seconds to compile).
+LONG_RUN = "'--kernel', 'nuts', '--warmup', '0', '--samples', '200000', '--init', 'prior'"
+LONG_COMPILE = "'--warmup', '100'"
+
+
+@pytest.mark.parametrize(("phase", "options"), [("evals=", LONG_RUN), ("compiling", LONG_COMPILE)])
+def test_ctrl_c_stops_a_command_at_once_and_writes_nothing(tmp_path, phase, options):
+    """Sampling stops at its next tick; a compilation (which XLA cannot stop) is left to
+    finish in the background while the command exits."""
     out = tmp_path / "post.npz"
     code = (
         "import sys; from symbnn.cli import main; sys.exit(main(["
-        "'sample', '--dataset', 'sinusoidal', '--chains', '8', '--kernel', 'nuts', "
-        "'--warmup', '0', '--samples', '200000', '--init', 'prior', "
+        f"'sample', '--dataset', 'sinusoidal', '--chains', '8', {options}, "
         f"'-o', {str(out)!r}]))"
     )
     env = {**os.environ, "JAX_PLATFORMS": "cpu", "SYMBNN_CACHE_DIR": "off"}
@@ -99,10 +128,12 @@ def test_ctrl_c_stops_a_command_at_once_and_writes_nothing(tmp_path):
     )
     err = ""
     try:
-        while "evals=" not in err:  # the chunk is running and ticking
+        while phase not in err:  # compiling, or the chunk is running and ticking
             char = proc.stderr.read(1)
             assert char, f"exited before sampling: {err}"
             err += char
+        if phase == "compiling":
+            time.sleep(2.5)  # past the tracing (Python, interruptible anyway), into XLA's part
         proc.send_signal(signal.SIGINT)
         t0 = time.monotonic()
         rest = proc.communicate(timeout=10)[1]

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 import warnings
 from functools import partial
@@ -81,6 +82,15 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         # Outputs are written only after sampling, so an interrupted command leaves none.
         print(f"symbnn {args.command}: interrupted", file=sys.stderr)
+        if args._uses_jax:
+            from ..sampling import progress
+
+            if progress.compiling():
+                # The interpreter would wait for XLA to finish compiling before it exits;
+                # nothing is open for writing, so leave at once.
+                sys.stdout.flush()
+                sys.stderr.flush()
+                os._exit(130)
         return 130
 
 

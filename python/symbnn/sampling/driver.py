@@ -429,11 +429,13 @@ def _compiled_program(recipe: Recipe, mesh: Mesh, args: list, shapes: tuple):
             check_vma=False,
         )
     )
-    compiled = fn.lower(*args).compile()
-    if len(_CACHE) >= _CACHE_SIZE:
-        _CACHE.pop(next(iter(_CACHE)))
-    _CACHE[key] = compiled
-    return compiled, False
+
+    def keep(compiled):  # also when Ctrl-C abandoned the wait: a rerun then reuses it
+        if len(_CACHE) >= _CACHE_SIZE:
+            _CACHE.pop(next(iter(_CACHE)))
+        _CACHE[key] = compiled
+
+    return live.compile_program(fn.lower(*args), keep), False
 
 
 def _program(r: Recipe, base_key, chain_ids, x, y, *given):

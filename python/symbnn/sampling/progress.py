@@ -19,6 +19,7 @@ the runs are short; there the bar advances per chunk.
 
 from __future__ import annotations
 
+import atexit
 import threading
 from collections.abc import Callable
 
@@ -70,6 +71,56 @@ def run(compiled: Callable, args, on_tick: Callable[[int], None] | None = None):
     """`compiled(*args)`, finished, reporting the tick count to `on_tick(ticks)` every
     `POLL_S` seconds. Ctrl-C stops the program at its next tick and raises KeyboardInterrupt
     once it has ended (a program left running would crash the interpreter at exit)."""
+    _core.reset_ticks()
+    poll = (lambda: on_tick(_core.ticks())) if on_tick is not None else None
+    try:
+        out = _on_worker(lambda: jax.block_until_ready(compiled(*args)), "symbnn-chunk", poll)
+    except KeyboardInterrupt as stop:
+        _core.request_stop()
+        while not stop.finished.wait(POLL_S):
+            pass
+        _core.reset_ticks()
+        raise KeyboardInterrupt from None
+    if poll is not None:
+        poll()
+    return out
+
+
+#: Compilations still going on after a Ctrl-C (their `finished` events).
+_orphans: list[threading.Event] = []
+
+
+def compile_program(lowered, on_done: Callable | None = None):
+    """`lowered.compile()`, with Ctrl-C seen within `POLL_S` seconds. XLA cannot stop a
+    compilation, so it goes on in the background (`on_done(compiled)` still receives it, so
+    that a repeated call can reuse it) and KeyboardInterrupt is raised at once. The
+    interpreter waits for such a compilation before it exits (XLA aborts the process when it
+    is torn down mid-compilation); `compiling()` tells a command that wants to leave at once."""
+
+    def work():
+        compiled = lowered.compile()
+        if on_done is not None:
+            on_done(compiled)
+        return compiled
+
+    try:
+        return _on_worker(work, "symbnn-compile")
+    except KeyboardInterrupt as stop:
+        if not _orphans:
+            atexit.register(lambda: [e.wait() for e in _orphans])
+        _orphans.append(stop.finished)
+        raise KeyboardInterrupt from None
+
+
+def compiling() -> bool:
+    """Whether a compilation abandoned by Ctrl-C is still running."""
+    return not all(e.is_set() for e in _orphans)
+
+
+def _on_worker(fn: Callable, name: str, poll: Callable | None = None):
+    """`fn()` on a daemon thread while this thread waits for it, calling `poll()` every
+    `POLL_S` seconds, so that Ctrl-C reaches this thread at once. On Ctrl-C the
+    KeyboardInterrupt carries the worker's `finished` event (the worker goes on)."""
     result: dict = {}
     # An Event, not Thread.join: after a join interrupted by Ctrl-C, a later join returned at
     # once with the thread still running (Python 3.11), and the interpreter then aborted.
@@ -77,26 +128,20 @@ def run(compiled: Callable, args, on_tick: Callable[[int], None] | None = None):
 
     def work():
         try:
-            result["out"] = jax.block_until_ready(compiled(*args))
+            result["out"] = fn()
         except BaseException as e:  # re-raised on the calling thread
             result["error"] = e
         finally:
             finished.set()
 
-    _core.reset_ticks()
-    threading.Thread(target=work, name="symbnn-chunk", daemon=True).start()
+    threading.Thread(target=work, name=name, daemon=True).start()
     try:
         while not finished.wait(POLL_S):
-            if on_tick is not None:
-                on_tick(_core.ticks())
-    except KeyboardInterrupt:
-        _core.request_stop()
-        while not finished.wait(POLL_S):
-            pass
-        _core.reset_ticks()
+            if poll is not None:
+                poll()
+    except KeyboardInterrupt as stop:
+        stop.finished = finished
         raise
-    if on_tick is not None:
-        on_tick(_core.ticks())
     if "error" in result:
         raise result["error"]
     return result["out"]
