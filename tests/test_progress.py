@@ -145,3 +145,34 @@ def test_ctrl_c_stops_a_command_at_once_and_writes_nothing(tmp_path, phase, opti
     assert "symbnn sample: interrupted" in rest
     assert "Traceback" not in err + rest
     assert not out.exists()
+
+
+@pytest.mark.parametrize(
+    ("kernel", "init"), [("mclmc", "prior"), ("mclmc", "ensemble"), ("hmc", "prior")]
+)
+def test_fixed_length_kernels_know_the_end_of_the_bar(kernel, init):
+    from symbnn.sampling import driver
+
+    x, y = _data()
+    args = dict(
+        num_chains=4, num_warmup=20, num_samples=3, thinning=2, kernel=kernel, init=init,
+        init_options={"num_steps": 30} if init == "ensemble" else None,
+    )  # fmt: skip
+    plan = driver.make_plan(
+        SPEC, x, y, seed=0, chunk_size=None, devices=None, noise_std=None, first_chain=0,
+        kernel_options={}, **args,
+    )  # fmt: skip
+    post = symbnn.sample(SPEC, x, y, progress=True, **args)
+    assert driver.planned_evaluations(plan) == _core.ticks()
+    # The chains' count holds the optimiser's steps, not its check of where they ended.
+    check = 1 if init == "ensemble" else 0
+    assert (post.diagnostics["num_grad_evals"] == _core.ticks() - check).all()
+
+
+def test_adaptive_kernels_leave_the_end_open():
+    from symbnn.sampling.kernels import KERNELS
+
+    for name in ("adjusted_mclmc", "nuts", "chees"):
+        kernel = KERNELS[name]
+        options = kernel.make_options({})
+        assert kernel.evaluations(num_warmup=10, num_samples=1, thinning=1, options=options) is None

@@ -312,19 +312,29 @@ def run_plan(plan: Plan, *, progress: bool = True) -> RunResult:
 
     draws_parts, info_parts = [], []
     run_s = 0.0
+    planned = planned_evaluations(plan)
     if bar is not None:
+        bar.reset()  # the rate and time left count from the end of compilation
         bar.set_description(f"sample ({r.kernel})")
     for k in range(plan.num_chunks):
         args = first_args if k == 0 else chunk_args(k)
+        keep = min(chunk, plan.num_chains - k * chunk)
 
-        def on_tick(ticks, k=k):  # batched evaluations, counted once per device
-            bar.set_postfix(chunk=f"{k + 1}/{plan.num_chunks}", evals=ticks // len(r.devices))
+        def on_tick(ticks, k=k, keep=keep):  # batched evaluations, counted once per device
+            ticks //= len(r.devices)
+            if planned is None:
+                bar.set_postfix(chunk=f"{k + 1}/{plan.num_chunks}", evals=ticks)
+                return
+            # A known end: the bar moves through the chunk's chains as the evaluations go.
+            bar.n = k * chunk + min(keep * ticks // planned, keep)
+            bar.set_postfix(chunk=f"{k + 1}/{plan.num_chunks}", evals=f"{ticks}/{planned}")
 
         t0 = time.perf_counter()
         out = live.run(compiled, args, on_tick if r.ticks and bar is not None else None)
         run_s += time.perf_counter() - t0
         draws, info = _to_host(out)
-        keep = min(chunk, plan.num_chains - k * chunk)
+        if bar is not None:
+            bar.n = k * chunk
         draws_parts.append(draws[:keep])
         info_parts.append({n: v[:keep] for n, v in info.items()})
         if bar is not None:
@@ -335,6 +345,18 @@ def run_plan(plan: Plan, *, progress: bool = True) -> RunResult:
     positions = np.concatenate(draws_parts)
     diagnostics = {n: np.concatenate([p[n] for p in info_parts]) for n in info_parts[0]}
     return RunResult(positions, diagnostics, compile_s, run_s, cached)
+
+
+def planned_evaluations(plan: Plan) -> int | None:
+    """Batched log-density evaluations of one chunk (its ticks), when the kernel fixes them in
+    advance: the kernel's, plus the optimised starts' steps and the check of their end."""
+    r = plan.recipe
+    kernel = KERNELS[r.kernel].evaluations(
+        num_warmup=r.num_warmup, num_samples=r.num_samples, thinning=r.thinning, options=r.options
+    )
+    if kernel is None or r.init != "ensemble":
+        return kernel
+    return kernel + plan.init_options["num_steps"] + 1
 
 
 # --- assemble: the Posterior, its flags and its verdict -------------------------------------

@@ -71,6 +71,14 @@ class Kernel:
     ) -> tuple[jax.Array, NamedTuple]:
         raise NotImplementedError
 
+    def evaluations(
+        self, *, num_warmup: int, num_samples: int, thinning: int, options: Any
+    ) -> int | None:
+        """Log-density evaluations per chain, when the kernel fixes them in advance (what
+        `info.num_grad_evals` will say): the progress bar's end. None: they depend on the run
+        (a trajectory length adapted per chain, NUTS's trees)."""
+        return None
+
     def group(self, options: Any) -> int:
         """Chains whose adaptation is pooled: a chunk must hold whole groups (1: none)."""
         return 1

@@ -66,3 +66,6 @@ class HMC(Kernel):
         )
         steps = jnp.full(keys.shape, options.num_integration_steps)
         return positions, HMCInfo(*info, num_integration_steps=steps)
+
+    def evaluations(self, *, num_warmup, num_samples, thinning, options):
+        return 1 + options.num_integration_steps * (num_warmup + num_samples * thinning)

@@ -136,6 +136,14 @@ class MCLMC(Kernel):
 
         return jax.vmap(one_chain)(initial_positions, keys)
 
+    def evaluations(self, *, num_warmup, num_samples, thinning, options):
+        o = options
+        tune, settle_steps = warmup_split(num_warmup, o.settle_fraction)
+        steps = _tuning_steps(
+            tune, o.frac_tune1, o.frac_tune2, o.frac_tune3, o.diagonal_preconditioning
+        )
+        return 1 + 2 * (steps + settle_steps + num_samples * thinning)
+
 
 def _tuning_steps(n: int, f1: float, f2: float, f3: float, diag: bool) -> int:
     """Integrator steps `mclmc_find_L_and_step_size(num_steps=n)` takes (its own count omits
