@@ -86,6 +86,40 @@ def test_adjusted_mclmc_trajectories_are_capped_for_a_degenerate_chain():
     assert lengths(np.nan).tolist() == [1] * len(steps)
 
 
+@pytest.mark.parametrize(("settle_steps", "num_samples", "thinning"), [(5, 3, 2), (0, 2, 1)])
+def test_settle_and_sample_is_the_two_phases_in_one_loop(settle_steps, num_samples, thinning):
+    from typing import NamedTuple
+
+    import jax.numpy as jnp
+
+    from symbnn.sampling.kernels.base import sample_phase, settle_and_sample
+
+    class State(NamedTuple):
+        position: jax.Array
+        logdensity: jax.Array
+
+    def step(key, s):  # a random walk on a Gaussian: enough to tell the steps apart
+        p = s.position + 0.3 * jax.random.normal(key, s.position.shape)
+        return State(p, -0.5 * jnp.sum(p**2)), jnp.sum(p)
+
+    start = State(jnp.ones(3), jnp.asarray(-1.5))
+    k1, k2 = jax.random.split(jax.random.key(0))
+    positions, settle_infos, infos, drift = settle_and_sample(
+        step, start, k1, k2, settle_steps, num_samples, thinning
+    )
+    settled, want_settle = jax.lax.scan(
+        lambda s, k: step(k, s), start, jax.random.split(k1, settle_steps)
+    )
+    want_positions, want_infos = sample_phase(step, settled, k2, num_samples, thinning)
+    np.testing.assert_allclose(positions, want_positions, rtol=1e-6)
+    np.testing.assert_allclose(settle_infos, want_settle, rtol=1e-6)
+    np.testing.assert_allclose(infos, want_infos, rtol=1e-6)
+    if settle_steps:
+        np.testing.assert_allclose(drift, settled.logdensity - start.logdensity, rtol=1e-6)
+    else:
+        assert np.isnan(drift)
+
+
 def test_results_do_not_depend_on_chunk_size_or_chain_position():
     x, y = linear_data()
     one = symbnn.sample(LINEAR, x, y, num_chains=6, num_samples=3, progress=False, **CHEAP)

@@ -13,7 +13,7 @@ import jax.numpy as jnp
 from blackjax.adaptation.mclmc_adaptation import MCLMCAdaptationState
 from blackjax.mcmc import integrators
 
-from .base import Kernel, sample_phase, settle, warmup_split
+from .base import Kernel, settle_and_sample, warmup_split
 
 
 @dataclass(frozen=True)
@@ -128,8 +128,9 @@ class AdjustedMCLMC(Kernel):
                 return kernel(k, s, logdensity_fn, params.step_size, params.inverse_mass_matrix,
                               (avg,))  # fmt: skip
 
-            state, settle_info, drift = settle(step, state, settle_key, settle_steps)
-            positions, infos = sample_phase(step, state, sample_key, num_samples, thinning)
+            positions, settle_info, infos, drift = settle_and_sample(
+                step, state, settle_key, sample_key, settle_steps, num_samples, thinning
+            )
             info = AdjustedMCLMCInfo(
                 acceptance_rate=jnp.mean(infos.acceptance_rate),
                 warmup_acceptance_rate=jnp.mean(settle_info.acceptance_rate)

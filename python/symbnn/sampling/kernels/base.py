@@ -222,10 +222,40 @@ def warmup_split(num_warmup: int, settle_fraction: float) -> tuple[int, int]:
     return num_warmup - settle, settle
 
 
-def settle(step: Callable, state, key, steps: int):
-    """`steps` steps of the tuned kernel: `(state, infos, drift)`, where `drift` is the rise of
-    the log density across them (NaN without steps), what the convergence verdict reads."""
+def settle_and_sample(
+    step: Callable, state, settle_key, sample_key, settle_steps: int, num_samples: int,
+    thinning: int,
+):  # fmt: skip
+    """`settle_steps` steps of the tuned kernel, then `sample_phase`'s draws, in one loop:
+    the same keys in the same order as the two phases run apart, but one loop body for XLA to
+    compile instead of two (about 0.9 s of an f1 program's compile time on two CPU cores).
+
+    -> `(positions (num_samples, D), settle infos (settle_steps, ...), sample infos
+    (num_samples, thinning, ...), drift)`, where `drift` is the rise of the log density across
+    the settle window (NaN without one), what the convergence verdict reads."""
+    draws = num_samples * thinning
+    keys = jnp.concatenate(
+        [jax.random.split(settle_key, settle_steps), jax.random.split(sample_key, draws)]
+    )
+    kept = jnp.zeros((num_samples,) + state.position.shape, state.position.dtype)
+
+    def one(carry, ik):
+        s, kept = carry
+        i, k = ik
+        s, info = step(k, s)
+        j = i - settle_steps  # the draw's step, negative while settling
+        slot = jnp.clip(j // thinning, 0, num_samples - 1)
+        keep = (j >= 0) & (j % thinning == thinning - 1)
+        kept = kept.at[slot].set(jnp.where(keep, s.position, kept[slot]))
+        return (s, kept), (info, s.logdensity)
+
     before = state.logdensity
-    state, infos = jax.lax.scan(lambda s, k: step(k, s), state, jax.random.split(key, steps))
-    drift = jnp.where(steps > 0, state.logdensity - before, jnp.nan).astype(before.dtype)
-    return state, infos, drift
+    (_, kept), (infos, lds) = jax.lax.scan(
+        one, (state, kept), (jnp.arange(settle_steps + draws), keys)
+    )
+    settle_infos = jax.tree.map(lambda a: a[:settle_steps], infos)
+    sample_infos = jax.tree.map(
+        lambda a: a[settle_steps:].reshape((num_samples, thinning) + a.shape[1:]), infos
+    )
+    drift = lds[settle_steps - 1] - before if settle_steps else jnp.asarray(jnp.nan)
+    return kept, settle_infos, sample_infos, drift.astype(before.dtype)

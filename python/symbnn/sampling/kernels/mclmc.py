@@ -12,7 +12,7 @@ import jax.numpy as jnp
 from blackjax.adaptation.mclmc_adaptation import MCLMCAdaptationState
 from blackjax.mcmc import integrators
 
-from .base import Kernel, sample_phase, settle, warmup_split
+from .base import Kernel, settle_and_sample, warmup_split
 
 
 @dataclass(frozen=True)
@@ -116,11 +116,12 @@ class MCLMC(Kernel):
             def step(k, s):
                 return kernel(k, s, logdensity_fn, imm, L, step_size)
 
-            state, settle_info, drift = settle(step, state, settle_key, settle_steps)
+            positions, settle_info, infos, drift = settle_and_sample(
+                step, state, settle_key, sample_key, settle_steps, num_samples, thinning
+            )
             energy_var = (
                 jnp.mean(jnp.square(settle_info.energy_change)) / d if settle_steps else jnp.nan
             )
-            positions, infos = sample_phase(step, state, sample_key, num_samples, thinning)
             info = MCLMCInfo(
                 acceptance_rate=jnp.asarray(jnp.nan, dt),
                 divergences=jnp.sum(~infos.nonans) + jnp.sum(~settle_info.nonans),
