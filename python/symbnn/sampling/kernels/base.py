@@ -228,7 +228,7 @@ def settle_and_sample(
 ):  # fmt: skip
     """`settle_steps` steps of the tuned kernel, then `sample_phase`'s draws, in one loop:
     the same keys in the same order as the two phases run apart, but one loop body for XLA to
-    compile instead of two (about 0.9 s of an f1 program's compile time on two CPU cores).
+    compile instead of two (0.3–0.9 s of an f1 program's compile time on two CPU cores).
 
     -> `(positions (num_samples, D), settle infos (settle_steps, ...), sample infos
     (num_samples, thinning, ...), drift)`, where `drift` is the rise of the log density across
