@@ -103,6 +103,19 @@ def test_energy_and_finite_checks():
     assert "25% of the chains" in str(assess(broken))
 
 
+def test_stuck_chains_are_counted_and_fail_past_the_tolerance():
+    steps = np.full(64, 0.5)
+    steps[[3, 7]] = 1e-5  # a tuner that hit its floor
+    few = assess(_post({"step_size": steps}))
+    assert few.converged and few.checks["stuck"]["stuck_chains"] == 2
+    assert few.checks["stuck"]["first"] == [3, 7]
+    steps[:16] = 1e-5
+    many = assess(_post({"step_size": steps}))
+    assert "25% of the chains stopped moving" in str(many)
+    spread = assess(_post({"step_size": np.geomspace(0.01, 5.0, 64)}))  # modes differ, no one stuck
+    assert spread.checks["stuck"]["stuck_chains"] == 0
+
+
 def test_no_information_is_not_a_failure():
     verdict = assess(_post({}))
     assert verdict.converged

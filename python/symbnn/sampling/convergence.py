@@ -16,6 +16,12 @@ Checks (each `None` when the run holds no information for it):
 - `rhat`: the largest function-space split R-hat at probe inputs, with at least 4 draws per
   chain; fails above `RHAT_MAX`. Modes that differ in function keep it above 1 even for a
   sound run, so it is reported with the others and read together with them.
+- `stuck`: chains whose tuned step size is more than `STUCK_RATIO` times below the chains'
+  median: a tuner that drove a chain's step to its floor (seen with adjusted MCLMC from prior
+  draws) leaves that chain where it was. Chains on one posterior share its geometry (every
+  symmetric copy of a mode has the same), so a gap of that size is no legitimate difference
+  between modes. Fails when more than `MAX_NON_FINITE` of the chains are stuck; the count is
+  reported either way.
 - `finite`: fails when more than `MAX_NON_FINITE` of the chains ended non-finite.
 """
 
@@ -31,6 +37,7 @@ DRIFT_SCALE = 0.25
 ENERGY_RATIO = 10.0
 RHAT_MAX = 1.1
 MAX_NON_FINITE = 0.1
+STUCK_RATIO = 1000.0
 MIN_DRAWS = 4
 
 
@@ -101,6 +108,26 @@ def energy_check(diagnostics: dict, settings: dict, finite: np.ndarray) -> dict 
     return {"ok": ratio <= ENERGY_RATIO, "median_ratio_to_target": ratio, "target": target}
 
 
+def stuck_check(diagnostics: dict, finite: np.ndarray) -> dict | None:
+    steps = diagnostics.get("step_size")
+    if steps is None:
+        return None
+    steps = np.asarray(steps, np.float64)
+    usable = finite & np.isfinite(steps) & (steps > 0)
+    if not usable.any():
+        return None
+    median = float(np.median(steps[usable]))
+    stuck = np.flatnonzero(finite & ~(steps * STUCK_RATIO >= median))
+    fraction = len(stuck) / len(steps)
+    return {
+        "ok": fraction <= MAX_NON_FINITE,
+        "stuck_chains": int(len(stuck)),
+        "fraction": fraction,
+        "median_step_size": median,
+        "first": stuck[:10].tolist(),
+    }
+
+
 def rhat_check(posterior, x_probe) -> dict | None:
     if x_probe is None or posterior.num_draws < MIN_DRAWS:
         return None
@@ -131,6 +158,7 @@ def assess(posterior, x_probe=None) -> Convergence:
         "drift": drift_check(diag, dim, finite),
         "energy": energy_check(diag, posterior.settings, finite),
         "rhat": rhat_check(posterior, x_probe),
+        "stuck": stuck_check(diag, finite),
         "finite": {"ok": frac_bad <= MAX_NON_FINITE, "non_finite_fraction": frac_bad},
     }
     problems = []
@@ -150,6 +178,13 @@ def assess(posterior, x_probe=None) -> Convergence:
         problems.append(
             f"function-space R-hat reaches {r['max']:.3g} (> {RHAT_MAX}): chains disagree on "
             "the function (distinct modes, or chains that have not mixed)"
+        )
+    st = checks["stuck"]
+    if st is not None and not st["ok"]:
+        problems.append(
+            f"{st['fraction']:.0%} of the chains stopped moving (step size over "
+            f"{STUCK_RATIO:g}x below the median {st['median_step_size']:.3g}): "
+            "lengthen the warm-up or optimise the starts"
         )
     if not checks["finite"]["ok"]:
         problems.append(f"{frac_bad:.0%} of the chains ended non-finite")
