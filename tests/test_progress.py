@@ -28,6 +28,14 @@ def _data(n=30):
     return x, np.sin(x[:, 0]) + 0.1 * rng.normal(size=n)
 
 
+def _short_run(kernel, init):
+    """`sample` keywords of a run that is quick to compile and run, with a few draws."""
+    return dict(
+        num_chains=4, num_warmup=20, num_samples=3, thinning=2, kernel=kernel, init=init,
+        init_options={"num_steps": 30} if init == "ensemble" else None,
+    )  # fmt: skip
+
+
 def test_ticks_count_evaluations_and_change_no_value_or_gradient():
     x, y = _data()
     ld = SPEC.logdensity_fn(x, y)
@@ -56,10 +64,7 @@ def test_run_reports_the_count_and_returns_the_result():
 @pytest.mark.parametrize(("kernel", "init"), [("adjusted_mclmc", "ensemble"), ("nuts", "prior")])
 def test_progress_changes_no_draw(kernel, init):
     x, y = _data()
-    args = dict(
-        num_chains=4, num_warmup=20, num_samples=3, thinning=2, kernel=kernel, init=init,
-        init_options={"num_steps": 30} if init == "ensemble" else None,
-    )  # fmt: skip
+    args = _short_run(kernel, init)
     quiet = symbnn.sample(SPEC, x, y, progress=False, **args)
     live = symbnn.sample(SPEC, x, y, progress=True, **args)
     np.testing.assert_array_equal(live.samples, quiet.samples)
@@ -154,10 +159,7 @@ def test_fixed_length_kernels_know_the_end_of_the_bar(kernel, init):
     from symbnn.sampling import driver
 
     x, y = _data()
-    args = dict(
-        num_chains=4, num_warmup=20, num_samples=3, thinning=2, kernel=kernel, init=init,
-        init_options={"num_steps": 30} if init == "ensemble" else None,
-    )  # fmt: skip
+    args = _short_run(kernel, init)
     plan = driver.make_plan(
         SPEC, x, y, seed=0, chunk_size=None, devices=None, noise_std=None, first_chain=0,
         kernel_options={}, **args,

@@ -74,12 +74,14 @@ class MCLMC(Kernel):
         options: MCLMCOptions,
     ) -> tuple[jax.Array, MCLMCInfo]:
         o = options
-        # The isokinetic McLachlan integrator evaluates two gradients per step.
-        grads_per_step = 2
         kernel = blackjax.mcmc.mclmc.build_kernel(
             integrator=integrators.isokinetic_mclachlan, desired_energy_var=o.desired_energy_var
         )
         tune, settle_steps = warmup_split(num_warmup, o.settle_fraction)
+
+        grad_evals = self.evaluations(
+            num_warmup=num_warmup, num_samples=num_samples, thinning=thinning, options=o
+        )
 
         def one_chain(position, key):
             init_key, tune_key, settle_key, sample_key = jax.random.split(key, 4)
@@ -109,9 +111,6 @@ class MCLMC(Kernel):
             else:
                 L = jnp.sqrt(jnp.asarray(d, dt))
                 step_size, imm = 0.25 * L, jnp.ones(d, dt)
-            tune_steps = _tuning_steps(
-                tune, o.frac_tune1, o.frac_tune2, o.frac_tune3, o.diagonal_preconditioning
-            )
 
             def step(k, s):
                 return kernel(k, s, logdensity_fn, imm, L, step_size)
@@ -125,8 +124,7 @@ class MCLMC(Kernel):
             info = MCLMCInfo(
                 acceptance_rate=jnp.asarray(jnp.nan, dt),
                 divergences=jnp.sum(~infos.nonans) + jnp.sum(~settle_info.nonans),
-                num_grad_evals=1
-                + grads_per_step * (tune_steps + settle_steps + num_samples * thinning),
+                num_grad_evals=grad_evals,
                 step_size=step_size,
                 inverse_mass_matrix=jnp.broadcast_to(imm, (d,)),
                 L=L,
@@ -143,6 +141,7 @@ class MCLMC(Kernel):
         steps = _tuning_steps(
             tune, o.frac_tune1, o.frac_tune2, o.frac_tune3, o.diagonal_preconditioning
         )
+        # The isokinetic McLachlan integrator evaluates two gradients per step.
         return 1 + 2 * (steps + settle_steps + num_samples * thinning)
 
 
