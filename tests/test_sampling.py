@@ -86,6 +86,51 @@ def test_adjusted_mclmc_trajectories_are_capped_for_a_degenerate_chain():
     assert lengths(np.nan).tolist() == [1] * len(steps)
 
 
+def test_positive_inverse_mass_replaces_unusable_entries_by_the_smallest_usable():
+    from symbnn.sampling.kernels.base import positive_inverse_mass
+
+    got = positive_inverse_mass(np.asarray([2e-4, -5e-6, 3e-6, np.nan, np.inf, 0.0], np.float32))
+    np.testing.assert_array_equal(got, np.asarray([2e-4, 3e-6, 3e-6, 3e-6, 3e-6, 3e-6], np.float32))
+    np.testing.assert_array_equal(positive_inverse_mass(np.asarray([-1.0, np.nan])), [1.0, 1.0])
+
+
+@pytest.mark.parametrize("kernel", ["adjusted_mclmc", "mclmc"])
+def test_mclmc_tuners_resolve_narrow_coordinates_far_from_zero(kernel):
+    """Coordinates at 30 with a spread of 1e-3 (a deep fit's weights): in float32 the tuners'
+    `E[x²] - E[x]²` loses their variances in absolute coordinates (negative entries, NaN
+    proposals, chains stuck at the step-size floor); measured from each chain's start it
+    resolves them, and every chain moves with a step of the wide coordinate's order."""
+    import jax.numpy as jnp
+
+    k = KERNELS[kernel]
+    mean = jnp.asarray([0.0] + [30.0] * 7, jnp.float32)
+    scale = jnp.asarray([1.0] + [1e-3] * 7, jnp.float32)
+
+    def logdensity(x):
+        return -0.5 * jnp.sum(((x - mean) / scale) ** 2)
+
+    chains = 16
+    # In float32, as `sample` runs by default (float64 resolves these variances anyway).
+    with jax.enable_x64(False):
+        starts = mean + scale * jax.random.normal(jax.random.key(1), (chains, 8))
+        keys = jax.random.split(jax.random.key(0), chains)
+        draws, info = k.run(
+            logdensity, starts, keys, num_warmup=400, num_samples=100, thinning=1,
+            options=k.Options(),
+        )  # fmt: skip
+    imm = np.asarray(info.inverse_mass_matrix)
+    assert (imm > 0).all() and np.isfinite(np.asarray(info.step_size)).all()
+    # Whitened, every coordinate is standard normal: the tuned step must not collapse (it
+    # fell to ~2e-6, the floor, before; `mclmc` now tunes >= 0.012, `adjusted_mclmc` ~3).
+    assert np.asarray(info.step_size).min() > 1e-3, info.step_size
+    if kernel == "adjusted_mclmc":  # (`mclmc`'s energy tuner keeps smaller steps in float32)
+        assert np.asarray(info.acceptance_rate).min() > 0.5, info.acceptance_rate
+        moved = np.asarray(jnp.std(draws[:, :, 0], axis=1))
+        assert (moved > 0.1).all(), moved
+    sd = float(jnp.std(draws[:, :, 1:]))
+    assert 0.7e-3 < sd < 1.4e-3, sd
+
+
 @pytest.mark.parametrize(("settle_steps", "num_samples", "thinning"), [(5, 3, 2), (0, 2, 1)])
 def test_settle_and_sample_is_the_two_phases_in_one_loop(settle_steps, num_samples, thinning):
     from typing import NamedTuple

@@ -13,7 +13,7 @@ import jax.numpy as jnp
 from blackjax.adaptation.mclmc_adaptation import MCLMCAdaptationState
 from blackjax.mcmc import integrators
 
-from .base import Kernel, settle_and_sample, warmup_split
+from .base import Kernel, about_start, positive_inverse_mass, settle_and_sample, warmup_split
 
 
 @dataclass(frozen=True)
@@ -90,13 +90,14 @@ class AdjustedMCLMC(Kernel):
                 state,
                 logdensity_fn,
                 step_size,
-                inverse_mass_matrix=inverse_mass_matrix,
+                inverse_mass_matrix=positive_inverse_mass(inverse_mass_matrix),
                 integration_steps_params=integration_steps_params,
             )
 
-        def one_chain(position, key):
+        def one_chain(origin, key):
+            ld, position = about_start(logdensity_fn, origin)
             tune_key, settle_key, sample_key = jax.random.split(key, 3)
-            state = amclmc.init(position, logdensity_fn, jnp.zeros((), jnp.int32))
+            state = amclmc.init(position, ld, jnp.zeros((), jnp.int32))
             d = position.shape[-1]
             dt = position.dtype
             start = MCLMCAdaptationState(
@@ -110,7 +111,7 @@ class AdjustedMCLMC(Kernel):
                 # Pass one spends frac_tune1 + frac_tune2 of the steps, pass two frac_tune1.
                 state, params, tune_integrator_steps = adjusted_mclmc_find_L_and_step_size(
                     kernel,
-                    logdensity_fn,
+                    ld,
                     tune,
                     state,
                     tune_key,
@@ -123,9 +124,12 @@ class AdjustedMCLMC(Kernel):
                 )
                 tune_grads = grads_per_step * tune_integrator_steps
             avg = params.L / params.step_size
+            params = params._replace(
+                inverse_mass_matrix=positive_inverse_mass(params.inverse_mass_matrix)
+            )
 
             def step(k, s):
-                return kernel(k, s, logdensity_fn, params.step_size, params.inverse_mass_matrix,
+                return kernel(k, s, ld, params.step_size, params.inverse_mass_matrix,
                               (avg,))  # fmt: skip
 
             positions, settle_info, infos, drift = settle_and_sample(
@@ -150,7 +154,7 @@ class AdjustedMCLMC(Kernel):
                 num_integration_steps=avg,
                 settle_drift=drift,
             )
-            return positions, info
+            return positions + origin, info
 
         return jax.vmap(one_chain)(initial_positions, keys)
 

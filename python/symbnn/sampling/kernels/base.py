@@ -214,6 +214,36 @@ def _hmc_family_chain(
     return positions, info
 
 
+def about_start(logdensity_fn: Callable, start: jax.Array) -> tuple[Callable, jax.Array]:
+    """`logdensity_fn` in coordinates centred on a chain's `start`, and the start there
+    (zeros): run a chain on `z = x - start`, then add `start` back to its draws.
+
+    An exact change of variables (a shift), for the MCLMC tuners' variance estimates: they
+    compute `E[x²] - E[x]²` from streaming averages, whose float32 resolution is about
+    `1e-7·E[x²]`. The weights of a deep fit are large and nearly fixed, so in absolute
+    coordinates their variances drown in that error (come out negative, or too large by
+    about their own size); measured from the start, `E[z²]` is the chain's own spread."""
+    return (lambda z: logdensity_fn(z + start)), jnp.zeros_like(start)
+
+
+def positive_inverse_mass(inverse_mass_matrix: jax.Array) -> jax.Array:
+    """A diagonal preconditioner with every entry positive and finite: an entry that is not
+    takes the smallest one that is (1 if none is).
+
+    BlackJAX's MCLMC tuners estimate the diagonal as `E[x²] - E[x]²` from streaming averages;
+    in float32 a coordinate whose variance lies below the resolution of `E[x²]` can come out
+    negative (see `about_start`, which makes it rare), the integrator takes its square root,
+    and every proposal of the chain is NaN: the step size collapses to the tuner's floor and
+    the chain never moves (measured: 2 of 64 f2 chains on regression2d). Such a coordinate's
+    variance is at the bottom of the resolved range, so the smallest resolved entry keeps
+    the preconditioner's spread; too small an entry only slows that one coordinate, where
+    too large a one would shrink every coordinate's step."""
+    ok = jnp.isfinite(inverse_mass_matrix) & (inverse_mass_matrix > 0)
+    floor = jnp.min(jnp.where(ok, inverse_mass_matrix, jnp.inf))
+    floor = jnp.where(jnp.isfinite(floor), floor, 1).astype(inverse_mass_matrix.dtype)
+    return jnp.where(ok, inverse_mass_matrix, floor)
+
+
 def warmup_split(num_warmup: int, settle_fraction: float) -> tuple[int, int]:
     """`(tuning steps, settle steps)` of a warm-up whose last `settle_fraction` settles."""
     if not 0.0 <= settle_fraction < 1.0:

@@ -12,7 +12,7 @@ import jax.numpy as jnp
 from blackjax.adaptation.mclmc_adaptation import MCLMCAdaptationState
 from blackjax.mcmc import integrators
 
-from .base import Kernel, settle_and_sample, warmup_split
+from .base import Kernel, about_start, positive_inverse_mass, settle_and_sample, warmup_split
 
 
 @dataclass(frozen=True)
@@ -74,18 +74,24 @@ class MCLMC(Kernel):
         options: MCLMCOptions,
     ) -> tuple[jax.Array, MCLMCInfo]:
         o = options
-        kernel = blackjax.mcmc.mclmc.build_kernel(
+        base = blackjax.mcmc.mclmc.build_kernel(
             integrator=integrators.isokinetic_mclachlan, desired_energy_var=o.desired_energy_var
         )
+
+        def kernel(rng_key, state, logdensity_fn, inverse_mass_matrix, L, step_size):
+            imm = positive_inverse_mass(inverse_mass_matrix)
+            return base(rng_key, state, logdensity_fn, imm, L, step_size)
+
         tune, settle_steps = warmup_split(num_warmup, o.settle_fraction)
 
         grad_evals = self.evaluations(
             num_warmup=num_warmup, num_samples=num_samples, thinning=thinning, options=o
         )
 
-        def one_chain(position, key):
+        def one_chain(origin, key):
+            ld, position = about_start(logdensity_fn, origin)
             init_key, tune_key, settle_key, sample_key = jax.random.split(key, 4)
-            state = blackjax.mcmc.mclmc.init(position, logdensity_fn, init_key)
+            state = blackjax.mcmc.mclmc.init(position, ld, init_key)
             d = position.shape[-1]
             dt = position.dtype
             if tune > 0:
@@ -99,7 +105,7 @@ class MCLMC(Kernel):
                     tune,
                     state,
                     tune_key,
-                    logdensity_fn=logdensity_fn,
+                    logdensity_fn=ld,
                     frac_tune1=o.frac_tune1,
                     frac_tune2=o.frac_tune2,
                     frac_tune3=o.frac_tune3,
@@ -107,13 +113,14 @@ class MCLMC(Kernel):
                     diagonal_preconditioning=o.diagonal_preconditioning,
                     params=start,
                 )
-                L, step_size, imm = params.L, params.step_size, params.inverse_mass_matrix
+                L, step_size = params.L, params.step_size
+                imm = positive_inverse_mass(params.inverse_mass_matrix)
             else:
                 L = jnp.sqrt(jnp.asarray(d, dt))
                 step_size, imm = 0.25 * L, jnp.ones(d, dt)
 
             def step(k, s):
-                return kernel(k, s, logdensity_fn, imm, L, step_size)
+                return kernel(k, s, ld, imm, L, step_size)
 
             positions, settle_info, infos, drift = settle_and_sample(
                 step, state, settle_key, sample_key, settle_steps, num_samples, thinning
@@ -131,7 +138,7 @@ class MCLMC(Kernel):
                 settle_drift=drift,
                 energy_var=jnp.asarray(energy_var, dt),
             )
-            return positions, info
+            return positions + origin, info
 
         return jax.vmap(one_chain)(initial_positions, keys)
 
