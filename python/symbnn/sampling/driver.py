@@ -312,10 +312,10 @@ def run_plan(plan: Plan, *, progress: bool = True) -> RunResult:
 
     draws_parts, info_parts = [], []
     run_s = 0.0
+    planned = planned_evaluations(plan)
+    # A kernel whose chains differ in length gives the most its batch can take.
+    most = "≤" if KERNELS[r.kernel].evaluations(**_schedule(r)) is None else ""
     if bar is not None:
-        planned = planned_evaluations(plan)
-        # A kernel whose chains differ in length gives the most its batch can take.
-        most = "≤" if KERNELS[r.kernel].evaluations(**_schedule(r)) is None else ""
         bar.reset()  # the rate and time left count from the end of compilation
         bar.set_description(f"sample ({r.kernel})")
     for k in range(plan.num_chunks):
