@@ -80,10 +80,9 @@ def test_adjusted_mclmc_trajectories_are_capped_for_a_degenerate_chain():
 
     steps = np.arange(1, 200)
     tuned = lengths(2.0)
-    assert tuned.min() >= 1 and 1.5 < tuned.mean() < 2.5 and tuned.max() <= 5
-    np.testing.assert_array_equal(lengths(2.0 / 1e-5), tuned)  # held at the target's
-    short = lengths(1.1)  # a chain below the target keeps its own, shorter lengths
-    assert short.max() < tuned.max() and short.mean() < tuned.mean()
+    assert tuned.min() >= 1 and 1.5 < tuned.mean() < 2.5  # the cap leaves tuned chains alone
+    stuck = lengths(2.0 / 1e-5)
+    assert stuck.max() == 10 and stuck.max() > tuned.max()
     assert lengths(np.nan).tolist() == [1] * len(steps)
 
 

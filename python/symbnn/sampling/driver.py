@@ -313,8 +313,6 @@ def run_plan(plan: Plan, *, progress: bool = True) -> RunResult:
     draws_parts, info_parts = [], []
     run_s = 0.0
     planned = planned_evaluations(plan)
-    # A kernel whose chains differ in length gives the most its batch can take.
-    most = "≤" if KERNELS[r.kernel].evaluations(**_schedule(r)) is None else ""
     if bar is not None:
         bar.reset()  # the rate and time left count from the end of compilation
         bar.set_description(f"sample ({r.kernel})")
@@ -329,7 +327,7 @@ def run_plan(plan: Plan, *, progress: bool = True) -> RunResult:
                 return
             # A known end: the bar moves through the chunk's chains as the evaluations go.
             bar.n = k * chunk + min(keep * ticks // planned, keep)
-            bar.set_postfix(chunk=f"{k + 1}/{plan.num_chunks}", evals=f"{ticks}/{most}{planned}")
+            bar.set_postfix(chunk=f"{k + 1}/{plan.num_chunks}", evals=f"{ticks}/{planned}")
 
         t0 = time.perf_counter()
         out = live.run(compiled, args, on_tick if r.ticks and bar is not None else None)
@@ -350,20 +348,15 @@ def run_plan(plan: Plan, *, progress: bool = True) -> RunResult:
 
 
 def planned_evaluations(plan: Plan) -> int | None:
-    """Batched log-density evaluations of one chunk (its ticks), when the kernel knows them in
-    advance (or their most): the kernel's, plus the optimised starts' steps and the check of
-    their end."""
+    """Batched log-density evaluations of one chunk (its ticks), when the kernel fixes them in
+    advance: the kernel's, plus the optimised starts' steps and the check of their end."""
     r = plan.recipe
-    kernel = KERNELS[r.kernel].batch_evaluations(**_schedule(r))
+    kernel = KERNELS[r.kernel].evaluations(
+        num_warmup=r.num_warmup, num_samples=r.num_samples, thinning=r.thinning, options=r.options
+    )
     if kernel is None or r.init != "ensemble":
         return kernel
     return kernel + plan.init_options["num_steps"] + 1
-
-
-def _schedule(r: Recipe) -> dict:
-    return dict(
-        num_warmup=r.num_warmup, num_samples=r.num_samples, thinning=r.thinning, options=r.options
-    )
 
 
 # --- assemble: the Posterior, its flags and its verdict -------------------------------------

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
@@ -13,10 +14,6 @@ from blackjax.adaptation.mclmc_adaptation import MCLMCAdaptationState
 from blackjax.mcmc import integrators
 
 from .base import Kernel, about_start, positive_inverse_mass, settle_and_sample, warmup_split
-
-#: The tuner's passes: pass one spends FRAC_TUNE1 + FRAC_TUNE2 of the tuning steps, pass two
-#: FRAC_TUNE1 (BlackJAX's `adjusted_mclmc_find_L_and_step_size`).
-FRAC_TUNE1, FRAC_TUNE2 = 0.3, 0.4
 
 
 @dataclass(frozen=True)
@@ -119,8 +116,8 @@ class AdjustedMCLMC(Kernel):
                     state,
                     tune_key,
                     target=o.target_accept,
-                    frac_tune1=FRAC_TUNE1,
-                    frac_tune2=FRAC_TUNE2,
+                    frac_tune1=0.3,
+                    frac_tune2=0.4,
                     diagonal_preconditioning=o.diagonal_preconditioning,
                     params=start,
                     target_num_integration_steps=o.target_num_integration_steps,
@@ -161,20 +158,6 @@ class AdjustedMCLMC(Kernel):
 
         return jax.vmap(one_chain)(initial_positions, keys)
 
-    def batch_evaluations(self, *, num_warmup, num_samples, thinning, options):
-        """The most a batch can take: every step at the trajectory lengths of the target
-        average (chains below it in the tuner's first pass take fewer), two gradients per
-        integrator step, plus the start's."""
-        o = options
-        tune, settle_steps = warmup_split(num_warmup, o.settle_fraction)
-        s1, s2 = int(tune * FRAC_TUNE1), int(tune * FRAC_TUNE2)
-        steps = (s1 + s2 + (s1 if s2 else 0) if tune else 0) + settle_steps
-        steps += num_samples * thinning
-        avg = o.target_num_integration_steps
-        # The Halton index runs on through every phase.
-        lengths = jax.vmap(lambda t: trajectory_length(t, avg, target=avg))(jnp.arange(steps))
-        return 1 + 2 * int(jnp.sum(lengths))
-
 
 def trajectory_length(t, avg, *, target: float):
     """Integrator steps of trajectory `t` for a chain averaging `avg`: BlackJAX's Halton
@@ -182,15 +165,13 @@ def trajectory_length(t, avg, *, target: float):
     vmap a random length per chain would make every step wait for the longest (1.5x the
     gradients at an average of 2 integrator steps), a shared one costs what it uses.
 
-    The average is held at or below `target` (NaN -> 1 step). After tuning every chain has
-    `avg = target` (the tuner pins L to it), but in the tuner's first pass L stays fixed
-    while the step size adapts, so a chain that needs a small step asks for `L/step` steps
-    per trajectory, and under vmap every chain waits on the longest: from prior draws 1274
-    f1 chains ran for over 15 minutes (one step size at the 1e-5 floor: ~10^5 steps per
-    trajectory), and 256 f2 airfoil chains paid 3.3x the gradients they used. A length that
-    depends on the step index and the parameters only, not on the state, keeps every step
-    an exact Metropolis kernel."""
+    Capped at twice the longest a chain tuned to `target` draws (NaN -> 1): a chain whose
+    tuner drives its step size to the floor (1e-5, seen from prior starts) while L holds asks
+    for ~10^5 steps per trajectory, and every chain would wait on it (1274 f1 chains from
+    prior draws ran for over 15 minutes instead of 40 s). A length that does not depend on
+    the state keeps the kernel exact."""
     from blackjax.mcmc import adjusted_mclmc_dynamic as amclmc
 
-    n = amclmc.trajectory_length(t, jnp.minimum(avg, target))
-    return jnp.where(jnp.isnan(n), 1, jnp.maximum(n, 1)).astype(jnp.int32)
+    cap = 2 * math.ceil(2 * target + 1)
+    n = amclmc.trajectory_length(t, avg)
+    return jnp.where(jnp.isnan(n), 1, jnp.clip(n, 1, cap)).astype(jnp.int32)

@@ -79,16 +79,6 @@ class Kernel:
         (a trajectory length adapted per chain, NUTS's trees)."""
         return None
 
-    def batch_evaluations(
-        self, *, num_warmup: int, num_samples: int, thinning: int, options: Any
-    ) -> int | None:
-        """Batched log-density evaluations of a block of chains (the progress bar's end):
-        `evaluations` where the kernel fixes them; a kernel whose chains differ may give the
-        most its batch can take, where every step waits on its longest chain."""
-        return self.evaluations(
-            num_warmup=num_warmup, num_samples=num_samples, thinning=thinning, options=options
-        )
-
     def group(self, options: Any) -> int:
         """Chains whose adaptation is pooled: a chunk must hold whole groups (1: none)."""
         return 1
