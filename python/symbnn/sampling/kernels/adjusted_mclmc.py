@@ -128,9 +128,10 @@ class AdjustedMCLMC(Kernel):
                 inverse_mass_matrix=positive_inverse_mass(params.inverse_mass_matrix)
             )
 
-            def step(k, s):
-                return kernel(k, s, ld, params.step_size, params.inverse_mass_matrix,
-                              (avg,))  # fmt: skip
+            def step(k, s):  # the preconditioner is positive already: no per-step check
+                return base(k, s, ld, params.step_size,
+                            inverse_mass_matrix=params.inverse_mass_matrix,
+                            integration_steps_params=(avg,))  # fmt: skip
 
             positions, settle_info, infos, drift = settle_and_sample(
                 step, state, settle_key, sample_key, settle_steps, num_samples, thinning

@@ -119,8 +119,8 @@ class MCLMC(Kernel):
                 L = jnp.sqrt(jnp.asarray(d, dt))
                 step_size, imm = 0.25 * L, jnp.ones(d, dt)
 
-            def step(k, s):
-                return kernel(k, s, ld, imm, L, step_size)
+            def step(k, s):  # `imm` is positive already: no per-step check
+                return base(k, s, ld, imm, L, step_size)
 
             positions, settle_info, infos, drift = settle_and_sample(
                 step, state, settle_key, sample_key, settle_steps, num_samples, thinning
