@@ -190,6 +190,27 @@ def test_results_do_not_depend_on_chunk_size_or_chain_position():
     assert not np.allclose(other_seed.samples, one.samples)
 
 
+def test_default_chunk_keeps_a_cpu_gradient_in_cache_and_accelerators_wide():
+    from types import SimpleNamespace
+
+    from symbnn.sampling.driver import CPU_LAYER_BYTES, DEFAULT_CHUNK, default_chunk
+
+    f2 = symbnn.MLP(5, (16, 16, 16))
+    cpu = [SimpleNamespace(platform="cpu")]
+    gpu = [SimpleNamespace(platform="gpu")]
+    cap = CPU_LAYER_BYTES // (1202 * 16 * 4)  # f2 on airfoil's 1202 rows, float32
+    chunk = default_chunk(1274, f2, 1202, 4, cpu)
+    num_chunks = -(-1274 // chunk)
+    assert chunk <= cap and num_chunks == -(-1274 // cap)  # the fewest chunks under the cap...
+    assert num_chunks * chunk - 1274 < num_chunks  # ...holding the chains evenly
+    assert default_chunk(1274, f2, 1202, 8, cpu) < chunk  # float64 takes twice the bytes
+    assert default_chunk(1274, f2, 1202, 4, gpu) == 1274
+    assert default_chunk(10_000, f2, 1202, 4, gpu) == 3334  # three even chunks under 4096
+    assert default_chunk(1274, symbnn.MLP(1, (3,)), 120, 4, cpu) == 1274  # small: one chunk
+    assert default_chunk(3, f2, 10**7, 8, cpu) == 1  # at least one chain
+    assert DEFAULT_CHUNK == 4096
+
+
 _DEVICES_SCRIPT = textwrap.dedent(
     """
     import json, jax, numpy as np

@@ -3,7 +3,8 @@
 How a run is organised:
 - Chains are cut into chunks of `chunk_size` (padded up to a whole number of chunks, so one
   program serves them all). Each chunk is one jitted program: start positions, warm-up and
-  sampling for all its chains (vmap over chains, scan over steps). Chunks bound memory.
+  sampling for all its chains (vmap over chains, scan over steps). Chunks bound memory,
+  and on a CPU keep each gradient's activations in cache (`default_chunk`).
 - The program is `shard_map`ped over a 1-D mesh of `devices` (axis `"chains"`): every device
   advances its own slice of the chunk, with no communication.
 - Chain `i` draws everything from `fold_in(key(seed), i)`, so a chain's result does not depend
@@ -56,6 +57,13 @@ from .starts import (
 )
 
 DEFAULT_CHUNK = 4096
+#: On a CPU, the default chunk holds as many chains as keep one layer's activations (rows ×
+#: widest layer × chains) within about this many bytes, so that a gradient's passes over them
+#: run from cache rather than memory. Measured (`benches/bench_gradient.py`, f2 on airfoil,
+#: float32, 2-core Intel machine): 200 µs per chain and gradient at 16-128 chains (up to 10 MB
+#: a layer), 249 at 256, 304 at 1274 (98 MB); f2 on diabetes 54 at 256 chains (6 MB), 86 at
+#: 1274. Accelerators take every chain at once (up to `DEFAULT_CHUNK`): they want wide batches.
+CPU_LAYER_BYTES = 8 * 2**20
 #: `sample`'s kernel, and the CLI's and `reproduce --budget cpu`'s: Metropolis-adjusted MCLMC
 #: (README, "The default sampler": side by side with unadjusted MCLMC on the five f2 data sets
 #: it matches or beats it and its runs pass the convergence verdict where MCLMC's still drift).
@@ -111,7 +119,8 @@ def sample(
       chain, the study's protocol), or an array of starts `(num_chains, position_size)`.
     - `noise_std`: regression with a *known* noise σ; the chains then sample the network
       parameters alone and `Posterior.noise_std` holds σ everywhere.
-    - `chunk_size`: chains per jitted program (default: all, up to 4096); `devices`: where
+    - `chunk_size`: chains per jitted program (default: all, up to 4096; on a CPU as many
+      as keep a layer's activations in cache, see `default_chunk`); `devices`: where
       to shard each chunk (default: all devices); `first_chain`: index of the first chain,
       so that later runs can add chains that differ from earlier ones.
 
@@ -229,7 +238,10 @@ def make_plan(
     if chunk_size is not None:
         chunk_size = positive_int(chunk_size, "chunk_size")
     unit = math.lcm(len(devices), group)  # a chunk must split evenly over devices and groups
-    chunk = _round_up(min(num_chains, chunk_size or DEFAULT_CHUNK), unit)
+    dtype = jax.dtypes.canonicalize_dtype(jnp.float64)  # float32 unless x64 is enabled
+    if chunk_size is None:
+        chunk_size = default_chunk(num_chains, spec, len(x), dtype.itemsize, devices)
+    chunk = _round_up(min(num_chains, chunk_size), unit)
     recipe = Recipe(
         spec,
         noise_std,
@@ -255,7 +267,7 @@ def make_plan(
         init_options=init_opts,
         chunk=chunk,
         num_chunks=-(-num_chains // chunk),
-        dtype=jax.dtypes.canonicalize_dtype(jnp.float64),  # float32 unless x64 is enabled
+        dtype=dtype,
         # Printed and kept, so that a CUDA install that silently fell back to the CPU is
         # visible.
         device=_describe(devices),
@@ -535,6 +547,19 @@ def logdensity_builder(spec: MLP, noise_std: float | None) -> Callable:
 
 
 # --- checks and plumbing ----------------------------------------------------------------------
+def default_chunk(num_chains: int, spec: MLP, rows: int, itemsize: int, devices) -> int:
+    """Chains per chunk when `chunk_size` is not given: all of them up to `DEFAULT_CHUNK`; on
+    a CPU at most what keeps a layer's activations within `CPU_LAYER_BYTES`, with the chains
+    spread evenly over the chunks (1274 chains at a cap of 109 -> 12 chunks of 107, not 11
+    of 109 and a 75-chain one padded to 109)."""
+    cap = DEFAULT_CHUNK
+    if all(d.platform == "cpu" for d in devices):
+        layer = rows * max(spec.sizes[1:]) * itemsize
+        cap = max(1, min(cap, CPU_LAYER_BYTES // max(layer, 1)))
+    num_chunks = -(-num_chains // cap)
+    return -(-num_chains // num_chunks)
+
+
 def _check_devices(devices) -> list:
     if devices is None:
         return list(jax.devices())
