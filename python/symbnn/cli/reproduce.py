@@ -7,8 +7,8 @@ Writes OUT/results.json (after every row; --resume skips rows already there), OU
 the posteriors, and for f1 on the sinusoid the convergence and symmetry-removal figures.
 
 Budgets: `cpu` (default; the 1274- and 54-chain rows with the package's default sampler,
-optimised starts then MCLMC, and the single chain with NUTS: the f1 table in minutes on two
-cores), `mixed` (NUTS for the 54 chains too), `study` (NUTS
+optimised starts then Metropolis-adjusted MCLMC, and the single chain with NUTS: the f1
+table in minutes on two cores), `mixed` (NUTS for the 54 chains too), `study` (NUTS
 everywhere, as the study: hours on a CPU, much longer for f2), `smoke` (tiny, for tests).
 Every row records its own settings (kernel, chains, warm-up, budget, machine) in results.json,
 so rows kept by --resume from an earlier run stay identifiable."""

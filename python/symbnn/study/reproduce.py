@@ -17,9 +17,9 @@ How a table is made (`reproduce`):
 - A `Budget` says how each row samples. `study` follows the study everywhere (NUTS, 1024
   warm-up steps: hours on two cores, as NUTS needs 140k-420k gradients per chain on these
   posteriors). `cpu` (the default) runs the two many-chain rows with the package's default
-  sampler (optimised starts, then MCLMC, whose fixed-length steps need ~100× fewer gradients)
-  and the single chain with NUTS, so that the `f1` table takes minutes on two cores. `mixed`
-  keeps NUTS for the bound's chains too. `smoke` is for tests.
+  sampler (optimised starts, then Metropolis-adjusted MCLMC: ~6,000 gradients per chain where
+  NUTS needs 140k or more) and the single chain with NUTS, so that the `f1` table takes
+  minutes on two cores. `mixed` keeps NUTS for the bound's chains too. `smoke` is for tests.
 - Results go to `OUT/results.json` after every row (a re-run with `resume=True` skips rows
   already there), posteriors to `OUT/posteriors/`, the table to `OUT/results.md`, and for `f1`
   on the sinusoid the functional-convergence and symmetry-removal figures.
