@@ -39,7 +39,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         choices=["prior", "ensemble"],
         help="chain starts: optimised (ensemble, default) or prior draws (the study's)",
     )
-    p.add_argument("--chunk-size", type=int, help="chains per compiled program")
+    p.add_argument(
+        "--chunk-size", type=int,
+        help="chains per compiled program (default: all; on a CPU, as many as keep a layer's "
+        "activations in cache)",
+    )  # fmt: skip
     p.add_argument(
         "--option",
         action="append",
