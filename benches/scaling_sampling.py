@@ -5,8 +5,8 @@ airfoil (the study's splits), 1024 warm-up steps and one draw.
         --max-chains 16384
 
 Chains run 64, 256, 1024, 4096, 16384 (up to `--max-chains`); each count is one `sample` call
-(chunks of at most `--chunk-size` chains; compilation is reported apart). Seconds per chain
-should fall as chains grow until the machine is full, then stay flat. On a small CPU keep
+(chunks of `--chunk-size` chains, default `sample`'s; compilation is reported apart). Seconds
+per chain should fall as chains grow until the machine is full, then stay flat. On a small CPU keep
 `--max-chains` low: f2 on airfoil costs about 40× f1's arithmetic per gradient.
 """
 
@@ -29,7 +29,7 @@ def main(argv=None) -> int:
     p.add_argument("--min-chains", type=int, default=64)
     p.add_argument("--max-chains", type=int, default=1024)
     p.add_argument("--warmup", type=int, default=1024)
-    p.add_argument("--chunk-size", type=int, default=4096)
+    p.add_argument("--chunk-size", type=int, help="default: sample's (cache-sized on a CPU)")
     p.add_argument("--out", type=Path, help="append JSON lines here")
     args = p.parse_args(argv)
     if args.data_dir is None or not Path(args.data_dir).is_dir():
