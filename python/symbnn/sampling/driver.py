@@ -555,7 +555,7 @@ def default_chunk(num_chains: int, spec: MLP, rows: int, itemsize: int, devices)
     cap = DEFAULT_CHUNK
     if all(d.platform == "cpu" for d in devices):
         layer = rows * max(spec.sizes[1:]) * itemsize
-        cap = max(1, min(cap, CPU_LAYER_BYTES // max(layer, 1)))
+        cap = max(1, min(cap, CPU_LAYER_BYTES // layer))  # rows >= 1: checked with the data
     num_chunks = -(-num_chains // cap)
     return -(-num_chains // num_chunks)
 
