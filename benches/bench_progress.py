@@ -1,5 +1,6 @@
-"""The cost of live progress: `sample(progress=True)` (the log density ticks a counter through
-an XLA FFI custom call) against `progress=False`, side by side in one run.
+"""The cost of live progress: `sample(progress=True)` (the log density ticks a counter, and the
+default kernel reports its steps, through XLA FFI custom calls) against `progress=False`, side
+by side in one run.
 
     python benches/bench_progress.py --data-dir ../shared/datasets [--chains 16,1274]
 

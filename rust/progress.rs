@@ -9,13 +9,20 @@
 //! which ends the program at its next tick. It costs an atomic add and a load: cheap enough to
 //! run once per batched log-density evaluation.
 //!
-//! The counter and the stop flag are global to the process: one sampling run at a time reports.
+//! [`xla_advance`] is a second handler for kernels whose evaluations per step are not known
+//! in advance (adapted trajectory lengths, NUTS's trees): the program calls it once per step
+//! with an `int32` array of how many chains finished a step, and it adds their sum to a step
+//! counter. Steps per chain are fixed by the run's settings, so that counter has a known end.
+//!
+//! The counters and the stop flag are global to the process: one sampling run at a time
+//! reports.
 
 use std::ffi::{c_char, c_int, c_void};
 use std::ptr::null_mut;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 static TICKS: AtomicU64 = AtomicU64::new(0);
+static STEPS: AtomicU64 = AtomicU64::new(0);
 static STOP: AtomicBool = AtomicBool::new(false);
 
 /// Ticks since the last [`reset`].
@@ -23,9 +30,15 @@ pub fn ticks() -> u64 {
     TICKS.load(Ordering::Relaxed)
 }
 
-/// Zero the counter and withdraw any stop request.
+/// Chain-steps reported through [`xla_advance`] since the last [`reset`].
+pub fn steps() -> u64 {
+    STEPS.load(Ordering::Relaxed)
+}
+
+/// Zero the counters and withdraw any stop request.
 pub fn reset() {
     TICKS.store(0, Ordering::Relaxed);
+    STEPS.store(0, Ordering::Relaxed);
     STOP.store(false, Ordering::Relaxed);
 }
 
@@ -38,6 +51,7 @@ pub fn request_stop() {
 const EXTENSION_METADATA: c_int = 1;
 const STAGE_EXECUTE: c_int = 3;
 const ERROR_CANCELLED: c_int = 1;
+const DTYPE_S32: c_int = 4;
 
 #[repr(C)]
 pub struct ExtensionBase {
@@ -118,12 +132,62 @@ pub struct CallFrame {
     future: *mut c_void,
 }
 
-/// The XLA FFI handler of the tick: `() -> int32 zeros` in the program, a count out here.
+/// The XLA FFI handler of the tick: `(...) -> int32 zeros` in the program, one count per call
+/// out here (its arguments are ignored).
 ///
 /// # Safety
 /// `frame` must be a call frame that XLA's FFI passes to a handler: the metadata query at
 /// registration, or a call with one result, an `int32` buffer on the host.
 pub unsafe extern "C" fn xla_tick(frame: *mut CallFrame) -> *mut c_void {
+    let count = |_: &CallFrame| {
+        TICKS.fetch_add(1, Ordering::Relaxed);
+    };
+    // SAFETY: the caller's contract.
+    unsafe { handle(frame, count) }
+}
+
+/// The XLA FFI handler of a step report: `(int32 counts) -> int32 zeros` in the program; the
+/// sum of the counts is added to the step counter.
+///
+/// # Safety
+/// As [`xla_tick`]; a first argument, if any, that is an `int32` buffer on the host is summed.
+pub unsafe extern "C" fn xla_advance(frame: *mut CallFrame) -> *mut c_void {
+    let count = |frame: &CallFrame| {
+        // SAFETY: XLA passes `args.size` buffers in `args.items`.
+        let counts = unsafe { int32_buffer(&frame.args, 0) };
+        let sum: i64 = counts.iter().map(|&c| i64::from(c.max(0))).sum();
+        STEPS.fetch_add(sum as u64, Ordering::Relaxed);
+    };
+    // SAFETY: the caller's contract.
+    unsafe { handle(frame, count) }
+}
+
+/// The `i`-th buffer of `list` as `int32` values (empty if there is none or of another type).
+///
+/// # Safety
+/// `list` must hold `size` valid buffers, as XLA passes them.
+unsafe fn int32_buffer(list: &List, i: usize) -> &[i32] {
+    if i >= list.size.max(0) as usize {
+        return &[];
+    }
+    // SAFETY: `items` holds `size` buffers, each of `rank` dims (the caller's contract).
+    unsafe {
+        let buffer = &*(*list.items.add(i) as *const Buffer);
+        if buffer.dtype != DTYPE_S32 || buffer.data.is_null() {
+            return &[];
+        }
+        let dims = std::slice::from_raw_parts(buffer.dims, buffer.rank.max(0) as usize);
+        let len: i64 = dims.iter().product();
+        std::slice::from_raw_parts(buffer.data as *const i32, len.max(0) as usize)
+    }
+}
+
+/// What both handlers share: answer XLA's metadata query, `count` at execution, zero the
+/// results, and fail with `CANCELLED` once a stop has been requested.
+///
+/// # Safety
+/// As [`xla_tick`].
+unsafe fn handle(frame: *mut CallFrame, count: impl FnOnce(&CallFrame)) -> *mut c_void {
     if frame.is_null() {
         return null_mut();
     }
@@ -151,7 +215,7 @@ pub unsafe extern "C" fn xla_tick(frame: *mut CallFrame) -> *mut c_void {
     if frame.stage != STAGE_EXECUTE {
         return null_mut();
     }
-    TICKS.fetch_add(1, Ordering::Relaxed);
+    count(frame);
     for i in 0..frame.rets.size.max(0) as usize {
         // SAFETY: `rets.items` holds `rets.size` buffers, each of `rank` dims.
         unsafe {
@@ -182,6 +246,7 @@ mod tests {
     // The counter is global: the tests that use it take turns.
     static SERIAL: Mutex<()> = Mutex::new(());
     static mut LAST_ERRC: c_int = -1;
+    static BUFFER_TYPE: [c_int; 1] = [1];
 
     unsafe extern "C" fn fake_error_create(args: *mut ErrorCreateArgs) -> *mut c_void {
         // SAFETY: test-only, called with a valid pointer by the handler.
@@ -304,5 +369,65 @@ mod tests {
         assert_eq!(ticks(), 0);
         // SAFETY: as above.
         assert!(unsafe { xla_tick(&mut f) }.is_null());
+    }
+
+    #[test]
+    fn advance_adds_the_sum_of_its_int32_counts() {
+        let _guard = SERIAL.lock().unwrap();
+        reset();
+        let api = Api {
+            struct_size: size_of::<Api>(),
+            extension_start: null_mut(),
+            api_version: version(),
+            internal_api: null_mut(),
+            error_create: fake_error_create,
+        };
+        let mut counts = [1i32, 1, 0, 2];
+        let mut floats = [1.0f32, 1.0];
+        let (dims4, dims2) = ([4i64], [2i64]);
+        let buffer = |dtype: c_int, data: *mut c_void, dims: &[i64]| Buffer {
+            struct_size: size_of::<Buffer>(),
+            extension_start: null_mut(),
+            dtype,
+            data,
+            rank: 1,
+            dims: dims.as_ptr(),
+        };
+        let ints = buffer(DTYPE_S32, counts.as_mut_ptr() as *mut c_void, &dims4);
+        let other = buffer(11, floats.as_mut_ptr() as *mut c_void, &dims2);
+        let mut out = [5i32; 4];
+        let ret = buffer(DTYPE_S32, out.as_mut_ptr() as *mut c_void, &dims4);
+        let list = |items: &[*mut c_void; 1]| List {
+            struct_size: size_of::<List>(),
+            extension_start: null_mut(),
+            size: 1,
+            types: BUFFER_TYPE.as_ptr(),
+            items: items.as_ptr(),
+        };
+        let (int_items, float_items, ret_items) = (
+            [&ints as *const Buffer as *mut c_void],
+            [&other as *const Buffer as *mut c_void],
+            [&ret as *const Buffer as *mut c_void],
+        );
+        let mut f = frame(&api, STAGE_EXECUTE, list(&ret_items));
+        f.args = list(&int_items);
+        // SAFETY: a well-formed frame built above.
+        assert!(unsafe { xla_advance(&mut f) }.is_null());
+        assert_eq!((steps(), ticks(), out), (4, 0, [0; 4]));
+        // A buffer that is not int32 counts nothing; neither does a call without arguments.
+        f.args = list(&float_items);
+        // SAFETY: as above.
+        assert!(unsafe { xla_advance(&mut f) }.is_null());
+        f.args = empty_list();
+        // SAFETY: as above.
+        assert!(unsafe { xla_advance(&mut f) }.is_null());
+        assert_eq!(steps(), 4);
+        request_stop();
+        f.args = list(&int_items);
+        // SAFETY: as above.
+        assert!(!unsafe { xla_advance(&mut f) }.is_null());
+        assert_eq!(steps(), 8);
+        reset();
+        assert_eq!(steps(), 0);
     }
 }

@@ -56,7 +56,7 @@ def test_run_reports_the_count_and_returns_the_result():
     loop = jax.jit(lambda p: jax.lax.fori_loop(0, 50, lambda i, p: p + 0.01 * step(p), p))
     compiled = loop.lower(jnp.ones((3, 2))).compile()
     seen = []
-    out = progress.run(compiled, (jnp.ones((3, 2)),), seen.append)
+    out = progress.run(compiled, (jnp.ones((3, 2)),), lambda ticks, steps: seen.append(ticks))
     assert seen[-1] == 50
     np.testing.assert_allclose(np.asarray(out), 0.98**50, rtol=1e-5)
 
@@ -116,7 +116,7 @@ LONG_RUN = "'--kernel', 'nuts', '--warmup', '0', '--samples', '200000', '--init'
 LONG_COMPILE = "'--warmup', '100'"
 
 
-@pytest.mark.parametrize(("phase", "options"), [("evals=", LONG_RUN), ("compiling", LONG_COMPILE)])
+@pytest.mark.parametrize(("phase", "options"), [("steps=", LONG_RUN), ("compiling", LONG_COMPILE)])
 def test_ctrl_c_stops_a_command_at_once_and_writes_nothing(tmp_path, phase, options):
     """Sampling stops at its next tick; a compilation (which XLA cannot stop) is left to
     finish in the background while the command exits."""
@@ -171,10 +171,38 @@ def test_fixed_length_kernels_know_the_end_of_the_bar(kernel, init):
     assert (post.diagnostics["num_grad_evals"] == _core.ticks() - check).all()
 
 
-def test_adaptive_kernels_leave_the_end_open():
+@pytest.mark.parametrize(
+    ("kernel", "init", "warmup"),
+    [
+        ("adjusted_mclmc", "ensemble", 20),
+        ("adjusted_mclmc", "prior", 37),
+        ("nuts", "prior", 20),
+        ("nuts", "ensemble", 9),
+    ],
+)
+def test_adaptive_kernels_report_steps_up_to_a_known_end(kernel, init, warmup):
+    """Their evaluations depend on the run, their steps do not: every chain reports each
+    step (the optimiser's too), and the count meets the bar's end exactly; without a bar
+    nothing is reported."""
+    from symbnn.sampling import driver
+
+    x, y = _data()
+    args = {**_short_run(kernel, init), "num_warmup": warmup}
+    plan = driver.make_plan(
+        SPEC, x, y, seed=0, chunk_size=None, devices=None, noise_std=None, first_chain=0,
+        kernel_options={}, **args,
+    )  # fmt: skip
+    assert driver.planned_evaluations(plan) is None
+    symbnn.sample(SPEC, x, y, progress=True, **args)
+    assert _core.steps() == plan.chunk * driver.planned_steps(plan) > 0
+    symbnn.sample(SPEC, x, y, progress=False, **args)
+    assert _core.steps() == 0
+
+
+def test_chees_leaves_the_end_open():
     from symbnn.sampling.kernels import KERNELS
 
-    for name in ("adjusted_mclmc", "nuts", "chees"):
-        kernel = KERNELS[name]
-        options = kernel.make_options({})
-        assert kernel.evaluations(num_warmup=10, num_samples=1, thinning=1, options=options) is None
+    kernel = KERNELS["chees"]
+    options = kernel.make_options({})
+    for count in (kernel.evaluations, kernel.steps):
+        assert count(num_warmup=10, num_samples=1, thinning=1, options=options) is None

@@ -325,6 +325,7 @@ def run_plan(plan: Plan, *, progress: bool = True) -> RunResult:
     draws_parts, info_parts = [], []
     run_s = 0.0
     planned = planned_evaluations(plan)
+    planned_chain_steps = None if planned is not None else planned_steps(plan)
     if bar is not None:
         bar.reset()  # the rate and time left count from the end of compilation
         bar.set_description(f"sample ({r.kernel})")
@@ -332,14 +333,20 @@ def run_plan(plan: Plan, *, progress: bool = True) -> RunResult:
         args = first_args if k == 0 else chunk_args(k)
         keep = min(chunk, plan.num_chains - k * chunk)
 
-        def on_tick(ticks, k=k, keep=keep):  # batched evaluations, counted once per device
-            ticks //= len(r.devices)
-            if planned is None:
-                bar.set_postfix(chunk=f"{k + 1}/{plan.num_chunks}", evals=ticks)
+        def on_tick(ticks, steps, k=k, keep=keep):
+            where = {"chunk": f"{k + 1}/{plan.num_chunks}"}
+            if planned is not None:  # batched evaluations, counted once per device
+                done, end, unit = ticks // len(r.devices), planned, "evals"
+            elif planned_chain_steps is not None:  # each chain's steps, padding included
+                done, end, unit = steps, chunk * planned_chain_steps, "steps"
+            else:
+                bar.set_postfix(**where, evals=ticks // len(r.devices))
                 return
-            # A known end: the bar moves through the chunk's chains as the evaluations go.
-            bar.n = k * chunk + min(keep * ticks // planned, keep)
-            bar.set_postfix(chunk=f"{k + 1}/{plan.num_chunks}", evals=f"{ticks}/{planned}")
+            # A known end: the bar moves through the chunk's chains as the work goes.
+            bar.n = k * chunk + min(keep * done // end, keep)
+            done = done if unit == "evals" else done // chunk
+            end = end if unit == "evals" else planned_chain_steps
+            bar.set_postfix(**where, **{unit: f"{done}/{end}"})
 
         t0 = time.perf_counter()
         out = live.run(compiled, args, on_tick if r.ticks and bar is not None else None)
@@ -359,13 +366,23 @@ def run_plan(plan: Plan, *, progress: bool = True) -> RunResult:
     return RunResult(positions, diagnostics, compile_s, run_s, cached)
 
 
+def planned_steps(plan: Plan) -> int | None:
+    """Steps per chain of one chunk that the kernel and the optimised starts report
+    (`progress.report_steps`), for a kernel whose evaluations are not fixed in advance."""
+    r = plan.recipe
+    kernel = KERNELS[r.kernel].steps(
+        num_warmup=r.num_warmup, num_samples=r.num_samples, thinning=r.thinning, options=r.options
+    )
+    if kernel is None or r.init != "ensemble":
+        return kernel
+    return kernel + plan.init_options["num_steps"]
+
+
 def planned_evaluations(plan: Plan) -> int | None:
     """Batched log-density evaluations of one chunk (its ticks), when the kernel fixes them in
     advance: the kernel's, plus the optimised starts' steps and the check of their end."""
     r = plan.recipe
-    kernel = KERNELS[r.kernel].evaluations(
-        num_warmup=r.num_warmup, num_samples=r.num_samples, thinning=r.thinning, options=r.options
-    )
+    kernel = _evaluations(r)
     if kernel is None or r.init != "ensemble":
         return kernel
     return kernel + plan.init_options["num_steps"] + 1
@@ -474,6 +491,18 @@ def _compiled_program(recipe: Recipe, mesh: Mesh, args: list, shapes: tuple):
 
 def _program(r: Recipe, base_key, chain_ids, x, y, *given):
     """One device's share of a chunk: chain ids `(c,)` -> draws `(c, S, D)` and info."""
+    # Steps are reported where the bar needs them: ticks on, evaluations not fixed.
+    with live.reporting(r.ticks and _evaluations(r) is None):
+        return _chunk(r, base_key, chain_ids, x, y, *given)
+
+
+def _evaluations(r: Recipe) -> int | None:
+    return KERNELS[r.kernel].evaluations(
+        num_warmup=r.num_warmup, num_samples=r.num_samples, thinning=r.thinning, options=r.options
+    )
+
+
+def _chunk(r: Recipe, base_key, chain_ids, x, y, *given):
     keys = jax.vmap(lambda i: jax.random.fold_in(base_key, i))(chain_ids)
     init_keys, run_keys = jax.vmap(jax.random.split, out_axes=1)(keys)
     plain = logdensity_builder(r.spec, r.noise_std)

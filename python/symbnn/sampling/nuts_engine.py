@@ -107,6 +107,7 @@ from blackjax.mcmc.proposal import (
 )
 
 from ..errors import ShapeError, SymbnnError
+from . import progress
 
 #: |H(z) - H0| above which a leapfrog step counts as divergent (BlackJAX's and Stan's).
 DIVERGENCE_THRESHOLD = 1000.0
@@ -502,6 +503,7 @@ def step_chains(cfg: NUTSConfig, chains: Chain) -> Chain:
     """One trip of the shared loop for every chain: a batched leapfrog and its bookkeeping,
     with the work at the end of a tree or a doubling done only for the chains there."""
     chains, tree_done, doubling_done = jax.vmap(partial(_trip_core, cfg))(chains)
+    progress.report_steps(tree_done)  # the bar counts iterations (a no-op unless asked)
     k = max(1, -(-tree_done.shape[0] // SPARSE_FRACTION))
     chains = _update_some(partial(_finish_tree, cfg), chains, tree_done, k)
     return _update_some(_begin_doubling, chains, doubling_done, k)

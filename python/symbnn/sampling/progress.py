@@ -13,6 +13,12 @@ refuses programs with Python host callbacks. `run(compiled, args, on_tick)` runs
 worker thread while this thread polls the counter; on Ctrl-C it asks the handler to fail its
 next call with XLA's CANCELLED error, which ends the program, and raises KeyboardInterrupt.
 
+Kernels whose evaluations per step are not fixed (adapted trajectory lengths, NUTS's trees)
+also report their steps: `report_steps(count)` calls a second handler that adds up how many
+chains finished a step (`_core.steps()`). Steps per chain are fixed by the run's settings,
+so the bar has a known end for them too. The driver turns the reports on while it traces a program
+(`reporting`); otherwise `report_steps` adds nothing to the program.
+
 CPU only: on an accelerator a host handler cannot write the custom call's device result, and
 the runs are short; there the bar advances per chunk.
 """
@@ -22,6 +28,7 @@ from __future__ import annotations
 import atexit
 import threading
 from collections.abc import Callable
+from contextlib import contextmanager
 
 import jax
 import jax.numpy as jnp
@@ -29,9 +36,11 @@ import jax.numpy as jnp
 from .. import _core
 
 TARGET = "symbnn_tick"
+STEP_TARGET = "symbnn_advance"
 #: Seconds between two looks at the counter (and the longest wait for Ctrl-C to be seen).
 POLL_S = 0.1
 _registered = False
+_reporting = False  # whether the program being traced reports its steps (`reporting`)
 
 
 def available(platform: str) -> bool:
@@ -42,8 +51,11 @@ def available(platform: str) -> bool:
 def _register() -> None:
     global _registered
     if not _registered:
-        capsule = jax.ffi.pycapsule(_core.tick_handler_address())
-        jax.ffi.register_ffi_target(TARGET, capsule, platform="cpu")
+        for name, address in (
+            (TARGET, _core.tick_handler_address()),
+            (STEP_TARGET, _core.advance_handler_address()),
+        ):
+            jax.ffi.register_ffi_target(name, jax.ffi.pycapsule(address), platform="cpu")
         _registered = True
 
 
@@ -67,12 +79,48 @@ def ticking(logdensity_fn: Callable) -> Callable:
     return ld
 
 
-def run(compiled: Callable, args, on_tick: Callable[[int], None] | None = None):
-    """`compiled(*args)`, finished, reporting the tick count to `on_tick(ticks)` every
-    `POLL_S` seconds. Ctrl-C stops the program at its next tick and raises KeyboardInterrupt
-    once it has ended (a program left running would crash the interpreter at exit)."""
+@contextmanager
+def reporting(enabled: bool = True):
+    """While tracing inside this block, `report_steps` puts its report into the program."""
+    global _reporting
+    before, _reporting = _reporting, enabled
+    try:
+        yield
+    finally:
+        _reporting = before
+
+
+def report_steps(count) -> None:
+    """Report that `count` chains finished a step (an int array, summed): in a vmapped
+    per-chain step `one_per_chain(value)` of any of the chain's arrays, in a batched engine
+    the mask of the chains that finished. A side effect only: nothing depends on it, and
+    it stops the program, as a tick does, after a Ctrl-C. A no-op outside `reporting`."""
+    if not _reporting:
+        return
+    _register()
+    call = jax.ffi.ffi_call(
+        STEP_TARGET,
+        jax.ShapeDtypeStruct((), jnp.int32),
+        vmap_method="broadcast_all",
+        has_side_effect=True,
+    )
+    call(jnp.asarray(count, jnp.int32))
+
+
+def one_per_chain(value) -> jax.Array:
+    """`1` as an int32 that carries `value`'s vmap batch (a constant would not, and a
+    vmapped step would then report one step for all its chains)."""
+    value = jnp.asarray(value)
+    return jnp.where(jnp.isnan(value.ravel()[0]), 1, 1).astype(jnp.int32)
+
+
+def run(compiled: Callable, args, on_tick: Callable[[int, int], None] | None = None):
+    """`compiled(*args)`, finished, reporting the tick and step counts to
+    `on_tick(ticks, steps)` every `POLL_S` seconds. Ctrl-C stops the program at its next
+    tick (or step report) and raises KeyboardInterrupt once it has ended (a program left
+    running would crash the interpreter at exit)."""
     _core.reset_ticks()
-    poll = (lambda: on_tick(_core.ticks())) if on_tick is not None else None
+    poll = (lambda: on_tick(_core.ticks(), _core.steps())) if on_tick is not None else None
     try:
         out = _on_worker(lambda: jax.block_until_ready(compiled(*args)), "symbnn-chunk", poll)
     except KeyboardInterrupt as stop:

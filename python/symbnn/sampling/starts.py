@@ -15,6 +15,7 @@ import optax
 from .._checks import positive_int
 from ..errors import NonFiniteError, ShapeError, SymbnnError
 from ..model import MLP, layout
+from . import progress
 
 INITS = ("prior", "ensemble")
 #: Defaults of `init="ensemble"`: full-batch Adam on the negative log posterior, its learning
@@ -90,7 +91,9 @@ def optimize_starts(
         def step(carry, _):
             p, s = carry
             updates, s = opt.update(grad(p), s, p)
-            return (optax.apply_updates(p, updates), s), None
+            p = optax.apply_updates(p, updates)
+            progress.report_steps(progress.one_per_chain(p))  # the bar's steps
+            return (p, s), None
 
         return jax.lax.scan(step, p0, None, length=steps)[0]
 

@@ -13,6 +13,7 @@ import jax.numpy as jnp
 from blackjax.adaptation.mclmc_adaptation import MCLMCAdaptationState
 from blackjax.mcmc import integrators
 
+from .. import progress
 from .base import Kernel, about_start, positive_inverse_mass, settle_and_sample, warmup_split
 
 
@@ -26,6 +27,12 @@ class AdjustedMCLMCOptions:
     initial_step_size: float = 0.01
     settle_fraction: float = 0.2
     target_num_integration_steps: float = 2.0
+
+
+#: The tuner's split of its steps (BlackJAX's `frac_tune1`, `frac_tune2`): dual averaging
+#: with the trajectory pinned, then with the variances gathered for L and the preconditioner;
+#: a second pass repeats the first part's length.
+FRAC_TUNE1, FRAC_TUNE2 = 0.3, 0.4
 
 
 class AdjustedMCLMCInfo(NamedTuple):
@@ -85,7 +92,7 @@ class AdjustedMCLMC(Kernel):
 
         def kernel(rng_key, state, logdensity_fn, step_size, inverse_mass_matrix,
                    integration_steps_params):  # fmt: skip
-            return base(
+            state, info = base(
                 rng_key,
                 state,
                 logdensity_fn,
@@ -93,6 +100,8 @@ class AdjustedMCLMC(Kernel):
                 inverse_mass_matrix=positive_inverse_mass(inverse_mass_matrix),
                 integration_steps_params=integration_steps_params,
             )
+            progress.report_steps(progress.one_per_chain(state.logdensity))
+            return state, info
 
         def one_chain(origin, key):
             ld, position = about_start(logdensity_fn, origin)
@@ -116,8 +125,8 @@ class AdjustedMCLMC(Kernel):
                     state,
                     tune_key,
                     target=o.target_accept,
-                    frac_tune1=0.3,
-                    frac_tune2=0.4,
+                    frac_tune1=FRAC_TUNE1,
+                    frac_tune2=FRAC_TUNE2,
                     diagonal_preconditioning=o.diagonal_preconditioning,
                     params=start,
                     target_num_integration_steps=o.target_num_integration_steps,
@@ -129,9 +138,11 @@ class AdjustedMCLMC(Kernel):
             )
 
             def step(k, s):  # the preconditioner is positive already: no per-step check
-                return base(k, s, ld, params.step_size,
-                            inverse_mass_matrix=params.inverse_mass_matrix,
-                            integration_steps_params=(avg,))  # fmt: skip
+                s, info = base(k, s, ld, params.step_size,
+                               inverse_mass_matrix=params.inverse_mass_matrix,
+                               integration_steps_params=(avg,))  # fmt: skip
+                progress.report_steps(progress.one_per_chain(s.logdensity))
+                return s, info
 
             positions, settle_info, infos, drift = settle_and_sample(
                 step, state, settle_key, sample_key, settle_steps, num_samples, thinning
@@ -158,6 +169,12 @@ class AdjustedMCLMC(Kernel):
             return positions + origin, info
 
         return jax.vmap(one_chain)(initial_positions, keys)
+
+    def steps(self, *, num_warmup, num_samples, thinning, options):
+        tune, settle_steps = warmup_split(num_warmup, options.settle_fraction)
+        s1, s2 = int(tune * FRAC_TUNE1), int(tune * FRAC_TUNE2)
+        tuning = s1 + s2 + (s1 if s2 else 0) if tune > 0 else 0
+        return tuning + settle_steps + num_samples * thinning
 
 
 def trajectory_length(t, avg, *, target: float):

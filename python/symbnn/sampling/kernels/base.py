@@ -79,6 +79,13 @@ class Kernel:
         (a trajectory length adapted per chain, NUTS's trees)."""
         return None
 
+    def steps(
+        self, *, num_warmup: int, num_samples: int, thinning: int, options: Any
+    ) -> int | None:
+        """Steps per chain that the kernel reports (`progress.report_steps`) when its
+        evaluations are not fixed: the progress bar's end then. None: it reports none."""
+        return None
+
     def group(self, options: Any) -> int:
         """Chains whose adaptation is pooled: a chunk must hold whole groups (1: none)."""
         return 1

@@ -37,3 +37,6 @@ class NUTS(Kernel):
             thinning=thinning,
             **options_dict(options),
         )
+
+    def steps(self, *, num_warmup, num_samples, thinning, options):
+        return num_warmup + num_samples * thinning  # iterations (trees), warm-up included
