@@ -229,3 +229,14 @@ def test_gathered_trips_equal_the_masked_reference(chains):
         else:
             np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
     assert int(jnp.min(gathered.iteration)) > 3  # trees ended along the way
+
+
+def test_first_true_is_nonzero_with_a_size():
+    from symbnn.sampling.nuts_engine import _first_true
+
+    rng = np.random.default_rng(0)
+    for n, k, p in [(10, 3, 0.5), (300, 4, 0.01), (300, 4, 0.5), (7, 7, 1.0), (5, 2, 0.0)]:
+        for _ in range(5):
+            mask = jnp.asarray(rng.random(n) < p)
+            want = jnp.nonzero(mask, size=k, fill_value=n)[0]
+            np.testing.assert_array_equal(np.asarray(_first_true(mask, k)), np.asarray(want))
