@@ -516,8 +516,12 @@ def step_chains(cfg: NUTSConfig, chains: Chain) -> Chain:
     chains, tree_done, doubling_done = jax.vmap(partial(_trip_core, cfg))(chains)
     progress.report_steps(tree_done)  # the bar counts iterations (a no-op unless asked)
     k = max(1, -(-tree_done.shape[0] // SPARSE_FRACTION))
-    chains = _update_some(partial(_finish_tree, cfg), chains, tree_done, k)
-    return _update_some(_begin_doubling, chains, doubling_done, k)
+
+    def end_of_doubling(chain_and_tree_done):  # a tree ends with a doubling: one pass
+        c, done = chain_and_tree_done
+        return _begin_doubling(_where(done, _finish_tree(cfg, c), c)), done
+
+    return _update_some(end_of_doubling, (chains, tree_done), doubling_done, k)[0]
 
 
 def run_chains(cfg: NUTSConfig, initial_positions, keys) -> tuple[jax.Array, NUTSInfo]:
