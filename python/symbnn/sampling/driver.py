@@ -334,19 +334,17 @@ def run_plan(plan: Plan, *, progress: bool = True) -> RunResult:
         keep = min(chunk, plan.num_chains - k * chunk)
 
         def on_tick(ticks, steps, k=k, keep=keep):
-            where = {"chunk": f"{k + 1}/{plan.num_chunks}"}
+            where = f"{k + 1}/{plan.num_chunks}"
             if planned is not None:  # batched evaluations, counted once per device
-                done, end, unit = ticks // len(r.devices), planned, "evals"
-            elif planned_chain_steps is not None:  # each chain's steps, padding included
-                done, end, unit = steps, chunk * planned_chain_steps, "steps"
+                done, end, label = ticks // len(r.devices), planned, "evals"
+            elif planned_chain_steps is not None:  # the chunk's chains' (padding included)
+                done, end, label = steps // chunk, planned_chain_steps, "steps"
             else:
-                bar.set_postfix(**where, evals=ticks // len(r.devices))
+                bar.set_postfix(chunk=where, evals=ticks // len(r.devices))
                 return
             # A known end: the bar moves through the chunk's chains as the work goes.
             bar.n = k * chunk + min(keep * done // end, keep)
-            done = done if unit == "evals" else done // chunk
-            end = end if unit == "evals" else planned_chain_steps
-            bar.set_postfix(**where, **{unit: f"{done}/{end}"})
+            bar.set_postfix(chunk=where, **{label: f"{done}/{end}"})
 
         t0 = time.perf_counter()
         out = live.run(compiled, args, on_tick if r.ticks and bar is not None else None)
@@ -364,6 +362,13 @@ def run_plan(plan: Plan, *, progress: bool = True) -> RunResult:
     positions = np.concatenate(draws_parts)
     diagnostics = {n: np.concatenate([p[n] for p in info_parts]) for n in info_parts[0]}
     return RunResult(positions, diagnostics, compile_s, run_s, cached)
+
+
+def _evaluations(r: Recipe) -> int | None:
+    """The kernel's evaluations per chain when it fixes them (`Kernel.evaluations`)."""
+    return KERNELS[r.kernel].evaluations(
+        num_warmup=r.num_warmup, num_samples=r.num_samples, thinning=r.thinning, options=r.options
+    )
 
 
 def planned_steps(plan: Plan) -> int | None:
@@ -494,12 +499,6 @@ def _program(r: Recipe, base_key, chain_ids, x, y, *given):
     # Steps are reported where the bar needs them: ticks on, evaluations not fixed.
     with live.reporting(r.ticks and _evaluations(r) is None):
         return _chunk(r, base_key, chain_ids, x, y, *given)
-
-
-def _evaluations(r: Recipe) -> int | None:
-    return KERNELS[r.kernel].evaluations(
-        num_warmup=r.num_warmup, num_samples=r.num_samples, thinning=r.thinning, options=r.options
-    )
 
 
 def _chunk(r: Recipe, base_key, chain_ids, x, y, *given):

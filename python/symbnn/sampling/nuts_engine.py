@@ -73,7 +73,8 @@ Per trip: one batched gradient plus O(`max_tree_depth` x d) bookkeeping per chai
 key derivations included), and a fixed dispatch cost on CPU (XLA runs each trip's kernels one
 after another), which matters only below a few hundred chains.  The work at the end of a tree
 (adaptation, next momentum) or of a doubling (direction, keys) is done for the chains there
-alone, a few in a hundred once the trees have grown (`step_chains`); `trip` is the same for
+alone, a few in a hundred once the trees have grown, in one gather-update-scatter pass (a
+tree ends with a doubling; `step_chains`); `trip` is the same for
 one chain, the reference.  Measured on 2 CPU cores for `f1` on the sinusoid, float32, after
 2,000 trips (`benches/bench_nuts_floor.py`): a bare vmapped gradient costs 0.9-1.3 µs per
 chain, a trip of this engine 1.6-2.4 µs (the bookkeeping 0.66-0.86 of a gradient), from 64 to
@@ -480,8 +481,9 @@ def trip(cfg: NUTSConfig, c: Chain) -> Chain:
     return _where(doubling_done, _begin_doubling(c), c)
 
 
-def _update_some(fn: Callable[[Chain], Chain], chains: Chain, mask, k: int) -> Chain:
-    """`chains` with `fn` applied to the chains where `mask` holds, `k` of them at a time
+def _update_some(fn: Callable, chains, mask, k: int):
+    """`chains` (a pytree of per-chain arrays, leading axis the chain) with `fn` applied to
+    the chains where `mask` holds, `k` of them at a time
     (gathered, updated, scattered back) until none is left. Few chains end a tree or a
     doubling in a given trip (one in a hundred or so once the trees have grown), so one round
     of `k` spares the per-iteration work of all the others; a loop rather than a `cond` on the
