@@ -195,8 +195,9 @@ def test_adaptive_kernels_report_steps_up_to_a_known_end(kernel, init, warmup):
     assert driver.planned_evaluations(plan) is None
     symbnn.sample(SPEC, x, y, progress=True, **args)
     assert _core.steps() == plan.chunk * driver.planned_steps(plan) > 0
-    symbnn.sample(SPEC, x, y, progress=False, **args)
-    assert _core.steps() == 0
+    if warmup == 20:  # (a second compilation: once per kernel is enough)
+        symbnn.sample(SPEC, x, y, progress=False, **args)
+        assert _core.steps() == 0
 
 
 def test_chees_leaves_the_end_open():
