@@ -16,8 +16,8 @@ next call with XLA's CANCELLED error, which ends the program, and raises Keyboar
 Kernels whose evaluations per step are not fixed (adapted trajectory lengths, NUTS's trees)
 also report their steps: `report_steps(count)` calls a second handler that adds up how many
 chains finished a step (`_core.steps()`). Steps per chain are fixed by the run's settings,
-so the bar has a known end for them too. The driver turns the reports on while it traces a program
-(`reporting`); otherwise `report_steps` adds nothing to the program.
+so the bar has a known end for them too. The driver turns the reports on while it traces a
+program (`reporting`); otherwise `report_steps` adds nothing to the program.
 
 CPU only: on an accelerator a host handler cannot write the custom call's device result, and
 the runs are short; there the bar advances per chunk.
