@@ -22,11 +22,8 @@ from __future__ import annotations
 
 import argparse
 import json
-import time
-import warnings
 from pathlib import Path
 
-NETWORKS = {"f1": (3,), "f2": (16, 16, 16)}
 STUDY_S_PER_CHAIN = 3.9
 ROWS = {
     "f1_default": ("sinusoidal", "f1", 1274, {}),
@@ -58,39 +55,23 @@ DEFAULT_ROWS = "f1_default,f1_mclmc,f2_default,f2_default_10k,f1_nuts,f2_deep_st
 
 def run_row(name: str, data_dir: Path, scale: float) -> dict:
     import jax
-    import numpy as np
+    from bench_default import run  # the same measurement as the CPU candidates' table
 
     import symbnn
+    from symbnn.study.reproduce import NETWORKS
 
     dataset, net, chains, options = ROWS[name]
     chains = max(2, int(chains * scale))
     data = symbnn.datasets.load(dataset, data_dir=data_dir)
     spec = symbnn.MLP(data.in_features, NETWORKS[net], data.y_train.shape[1])
-    t0 = time.perf_counter()
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        post = symbnn.sample(
-            spec, data.x_train, data.y_train, num_chains=chains, progress=False, **options
-        )
-    wall = time.perf_counter() - t0
-    m = symbnn.lppd(post, data.x_test, data.y_test)
-    return {
-        "row": name,
-        "data": dataset,
-        "network": net,
-        "chains": chains,
-        "options": options,
-        "lppd": float(m.mean),
-        "lppd_se": float(m.se),
-        "wall_s": wall,
-        "compile_s": post.timings.get("compile_s"),
-        "grads_per_chain": float(np.mean(post.diagnostics["num_grad_evals"])),
-        "noise_std_median": float(np.median(post.noise_std)),
-        "speedup_vs_study": STUDY_S_PER_CHAIN * chains / wall,
-        "converged": bool(post.convergence.converged),
-        "device": f"{jax.devices()[0].platform}: {jax.devices()[0].device_kind}",
-        "jax": jax.__version__,
-    }
+    row = {"row": name, "data": dataset, "network": net, "chains": chains, "options": options}
+    row.update(run(spec, data, chains, options, seed=0))
+    row.update(
+        speedup_vs_study=STUDY_S_PER_CHAIN * chains / row["wall_s"],
+        device=f"{jax.devices()[0].platform}: {jax.devices()[0].device_kind}",
+        jax=jax.__version__,
+    )
+    return row
 
 
 def main(argv=None) -> int:

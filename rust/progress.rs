@@ -287,6 +287,39 @@ mod tests {
         }
     }
 
+    fn fake_api() -> Api {
+        Api {
+            struct_size: size_of::<Api>(),
+            extension_start: null_mut(),
+            api_version: version(),
+            internal_api: null_mut(),
+            error_create: fake_error_create,
+        }
+    }
+
+    /// A rank-1 buffer of `dims[0]` values of type `dtype` at `data`.
+    fn buffer(dtype: c_int, data: *mut c_void, dims: &[i64; 1]) -> Buffer {
+        Buffer {
+            struct_size: size_of::<Buffer>(),
+            extension_start: null_mut(),
+            dtype,
+            data,
+            rank: 1,
+            dims: dims.as_ptr(),
+        }
+    }
+
+    /// A list of the one buffer that `items` points to.
+    fn one_buffer(items: &[*mut c_void; 1]) -> List {
+        List {
+            struct_size: size_of::<List>(),
+            extension_start: null_mut(),
+            size: 1,
+            types: BUFFER_TYPE.as_ptr(),
+            items: items.as_ptr(),
+        }
+    }
+
     #[test]
     fn answers_the_metadata_query_without_counting() {
         let _guard = SERIAL.lock().unwrap();
@@ -323,32 +356,12 @@ mod tests {
     fn counts_zeroes_its_result_and_cancels_after_a_stop() {
         let _guard = SERIAL.lock().unwrap();
         reset();
-        let api = Api {
-            struct_size: size_of::<Api>(),
-            extension_start: null_mut(),
-            api_version: version(),
-            internal_api: null_mut(),
-            error_create: fake_error_create,
-        };
+        let api = fake_api();
         let mut out = [7i32; 3];
         let dims = [3i64];
-        let buffer = Buffer {
-            struct_size: size_of::<Buffer>(),
-            extension_start: null_mut(),
-            dtype: 4,
-            data: out.as_mut_ptr() as *mut c_void,
-            rank: 1,
-            dims: dims.as_ptr(),
-        };
-        let items = [&buffer as *const Buffer as *mut c_void];
-        let types = [1 as c_int];
-        let rets = List {
-            struct_size: size_of::<List>(),
-            extension_start: null_mut(),
-            size: 1,
-            types: types.as_ptr(),
-            items: items.as_ptr(),
-        };
+        let ret = buffer(DTYPE_S32, out.as_mut_ptr() as *mut c_void, &dims);
+        let items = [&ret as *const Buffer as *mut c_void];
+        let rets = one_buffer(&items);
         let mut f = frame(&api, STAGE_EXECUTE, rets);
         // SAFETY: a well-formed frame built above.
         assert!(unsafe { xla_tick(&mut f) }.is_null());
@@ -375,47 +388,26 @@ mod tests {
     fn advance_adds_the_sum_of_its_int32_counts() {
         let _guard = SERIAL.lock().unwrap();
         reset();
-        let api = Api {
-            struct_size: size_of::<Api>(),
-            extension_start: null_mut(),
-            api_version: version(),
-            internal_api: null_mut(),
-            error_create: fake_error_create,
-        };
+        let api = fake_api();
         let mut counts = [1i32, 1, 0, 2];
         let mut floats = [1.0f32, 1.0];
         let (dims4, dims2) = ([4i64], [2i64]);
-        let buffer = |dtype: c_int, data: *mut c_void, dims: &[i64]| Buffer {
-            struct_size: size_of::<Buffer>(),
-            extension_start: null_mut(),
-            dtype,
-            data,
-            rank: 1,
-            dims: dims.as_ptr(),
-        };
         let ints = buffer(DTYPE_S32, counts.as_mut_ptr() as *mut c_void, &dims4);
         let other = buffer(11, floats.as_mut_ptr() as *mut c_void, &dims2);
         let mut out = [5i32; 4];
         let ret = buffer(DTYPE_S32, out.as_mut_ptr() as *mut c_void, &dims4);
-        let list = |items: &[*mut c_void; 1]| List {
-            struct_size: size_of::<List>(),
-            extension_start: null_mut(),
-            size: 1,
-            types: BUFFER_TYPE.as_ptr(),
-            items: items.as_ptr(),
-        };
         let (int_items, float_items, ret_items) = (
             [&ints as *const Buffer as *mut c_void],
             [&other as *const Buffer as *mut c_void],
             [&ret as *const Buffer as *mut c_void],
         );
-        let mut f = frame(&api, STAGE_EXECUTE, list(&ret_items));
-        f.args = list(&int_items);
+        let mut f = frame(&api, STAGE_EXECUTE, one_buffer(&ret_items));
+        f.args = one_buffer(&int_items);
         // SAFETY: a well-formed frame built above.
         assert!(unsafe { xla_advance(&mut f) }.is_null());
         assert_eq!((steps(), ticks(), out), (4, 0, [0; 4]));
         // A buffer that is not int32 counts nothing; neither does a call without arguments.
-        f.args = list(&float_items);
+        f.args = one_buffer(&float_items);
         // SAFETY: as above.
         assert!(unsafe { xla_advance(&mut f) }.is_null());
         f.args = empty_list();
@@ -423,7 +415,7 @@ mod tests {
         assert!(unsafe { xla_advance(&mut f) }.is_null());
         assert_eq!(steps(), 4);
         request_stop();
-        f.args = list(&int_items);
+        f.args = one_buffer(&int_items);
         // SAFETY: as above.
         assert!(!unsafe { xla_advance(&mut f) }.is_null());
         assert_eq!(steps(), 8);
