@@ -39,6 +39,9 @@ CANDIDATES = {
     "mclmc": {"kernel": "mclmc"},
     "mclmc_2048": {"kernel": "mclmc", "num_warmup": 2048},
     "no_holdout": {"kernel": "mclmc", "init_options": {"holdout": 0}},
+    "full_fit": {"init_options": {"holdout": 0}},
+    "full_fit_lr05": {"init_options": {"holdout": 0, "learning_rate": 0.05}},
+    "lr05": {"init_options": {"learning_rate": 0.05}},
     "prior_1024": {"kernel": "mclmc", "init": "prior", "initial_step_size": None},
     "prior_4096": {
         "kernel": "mclmc",

@@ -18,6 +18,7 @@ import pytest
 import symbnn
 from symbnn.errors import DataError, NonFiniteError, ShapeError, SymbnnError, UnsupportedError
 from symbnn.sampling.kernels import KERNELS
+from symbnn.sampling.starts import holdout_fraction
 
 NOISE = 0.5
 PRIOR = 1.0
@@ -290,10 +291,35 @@ def test_ensemble_starts_stop_early_instead_of_interpolating():
 
 
 @pytest.mark.parametrize(
+    ("hidden", "expected"),
+    [((3,), 0.0), ((8, 4), 0.1)],  # 13 weights < 40 rows; 65 weights >= 40 rows
+)
+def test_ensemble_starts_hold_out_rows_only_where_the_network_can_interpolate(hidden, expected):
+    # "auto" (the default): the held-out stop where weights >= rows, training to the end
+    # elsewhere, so its draws equal those of the explicit fraction.
+    rng = np.random.default_rng(1)
+    x = rng.uniform(-2, 2, size=(40, 2))
+    y = np.sin(x[:, 0]) + 0.3 * rng.normal(size=40)
+    spec = symbnn.MLP(2, hidden=hidden)
+    assert holdout_fraction("auto", spec, len(x)) == expected
+    draws = {}
+    for holdout in ("auto", expected):
+        post = symbnn.sample(
+            spec, x, y, num_chains=2, progress=False, kernel="hmc", num_warmup=0,
+            initial_step_size=1e-3,
+            init_options={"num_steps": 200, "holdout": holdout, "check_every": 50},
+        )  # fmt: skip
+        draws[holdout] = post.samples
+        assert post.settings["init_options"]["holdout"] == holdout
+    np.testing.assert_array_equal(draws["auto"], draws[expected])
+
+
+@pytest.mark.parametrize(
     ("options", "match"),
     [
-        ({"holdout": 0.5}, r"holdout must be a fraction in \[0, 0.5\), got 0.5"),
-        ({"holdout": True}, "holdout must be a fraction"),
+        ({"holdout": 0.5}, r"holdout must be 'auto' or a fraction in \[0, 0.5\), got 0.5"),
+        ({"holdout": True}, "holdout must be 'auto' or a fraction"),
+        ({"holdout": "always"}, "holdout must be 'auto' or a fraction"),
         ({"check_every": 0}, "check_every must be an integer >= 1"),
     ],
 )

@@ -51,6 +51,7 @@ from .posterior import Posterior
 from .starts import (
     check_init,
     fan_in_scale,
+    holdout_fraction,
     holdout_score,
     optimize_starts,
     prior_start,
@@ -114,9 +115,11 @@ def sample(
       `Options`, see `sampling.kernels`).
     - `num_warmup` adaptation steps, then `num_samples` draws kept every `thinning` steps.
     - `init`: `"ensemble"` (default: each start optimised by optax on the negative log
-      posterior of a random 90 % of the rows and stopped where it predicts the other 10 %
-      best; `init_options` overrides `ENSEMBLE_DEFAULTS`), `"prior"` (a prior draw per
-      chain, the study's protocol), or an array of starts `(num_chains, position_size)`.
+      posterior; where the network has at least as many weights as the data has rows, on a
+      random 90 % of the rows and stopped where it predicts the other 10 % best, see
+      `holdout_fraction`; `init_options` overrides `ENSEMBLE_DEFAULTS`), `"prior"` (a prior
+      draw per chain, the study's protocol), or an array of starts `(num_chains,
+      position_size)`.
     - `noise_std`: regression with a *known* noise σ; the chains then sample the network
       parameters alone and `Posterior.noise_std` holds σ everywhere.
     - `chunk_size`: chains per jitted program (default: all, up to 4096; on a CPU as many
@@ -518,7 +521,8 @@ def _chunk(r: Recipe, base_key, chain_ids, x, y, *given):
             opts = dict(r.init_options)
             if opts.pop("start") == "fan_in":
                 pos = pos * jnp.asarray(fan_in_scale(r.spec, pos.shape[-1]), pos.dtype)
-            fraction, check_every = opts.pop("holdout"), opts.pop("check_every")
+            fraction = holdout_fraction(opts.pop("holdout"), r.spec, x.shape[0])
+            check_every = opts.pop("check_every")
             holdout = None
             if fraction > 0 and x.shape[0] >= 10:
                 holdout = (
