@@ -11,6 +11,10 @@ Candidates (`--candidates`, names below), all from the same optimised starts unl
 - `mclmc`: the same starts, then unadjusted MCLMC (the earlier default), and `mclmc_2048`
   with twice the warm-up;
 - `no_holdout`: MCLMC from starts trained on all rows to the end;
+- `holdout_always`, `full_fit`: the default kernel from starts with the held-out stop on
+  every network (the earlier default), or trained on all rows to the end (what the default
+  does where the network has fewer weights than rows); `full_fit_lr05`, `lr05`: the same
+  with a learning rate of 5e-2;
 - `prior_1024`, `prior_4096`: MCLMC from prior draws with BlackJAX's first step (√d/4) and
   1024 (the first default) or 4096 warm-up steps;
 - `mclmc_x4`: MCLMC with four draws per chain at the same chain count;
@@ -39,6 +43,7 @@ CANDIDATES = {
     "mclmc": {"kernel": "mclmc"},
     "mclmc_2048": {"kernel": "mclmc", "num_warmup": 2048},
     "no_holdout": {"kernel": "mclmc", "init_options": {"holdout": 0}},
+    "holdout_always": {"init_options": {"holdout": 0.1}},
     "full_fit": {"init_options": {"holdout": 0}},
     "full_fit_lr05": {"init_options": {"holdout": 0, "learning_rate": 0.05}},
     "lr05": {"init_options": {"learning_rate": 0.05}},
