@@ -6,7 +6,8 @@ side in one run, µs per chain and gradient.
 Rows: f1 and f2 on the study's data sets (and a few other narrow shapes on sinusoidal-sized
 random data). `vmap`: `jax.vmap(jax.value_and_grad(per_chain))`, the per-chain log density
 batched by JAX (batched matrix products); `symbnn`: the same over `spec.logdensity_fn(x, y)`,
-which computes narrow networks chains-last (`symbnn.model._chains_last`). Each is timed as one
+which computes narrow networks chains-last and wide ones with the shared inputs' product for
+all chains at once (`symbnn.model._chains_last`). Each is timed as one
 jitted `fori_loop` of gradient steps (compiled and warmed first). Run it on an otherwise idle
 machine and report the load (`uptime`) with the numbers.
 """

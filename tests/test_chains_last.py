@@ -1,5 +1,6 @@
-"""The chains-last batched gradient: the same values and gradients as the per-chain log density,
-for every activation and both likelihoods, under every transformation the package applies."""
+"""The batched gradient (chains-last for narrow networks, batched matrix products for wide
+ones): the same values and gradients as the per-chain log density, for every activation and
+both likelihoods, under every transformation the package applies."""
 
 import jax
 import jax.numpy as jnp
@@ -8,6 +9,7 @@ import pytest
 
 import symbnn
 from symbnn import MLP
+from symbnn.model import _chains_last
 from symbnn.model._chains_last import NARROW_WEIGHTS, is_narrow
 
 # float64 throughout (conftest), so that 1e-6 relative is a real bound.
@@ -37,10 +39,43 @@ def test_the_rule_picks_narrow_layers():
     assert not is_narrow((1, NARROW_WEIGHTS + 1, 1))
 
 
+@pytest.mark.parametrize(("hidden", "form"), [((3,), "chains_last"), ((17,), "chains_first")])
+def test_each_network_takes_its_formulation(monkeypatch, hidden, form):
+    seen = []
+
+    def spy(name):
+        real = getattr(_chains_last, f"{name}_log_density")
+
+        def make(*args, **kwargs):
+            fn = real(*args, **kwargs)
+            return lambda positions, *data: (
+                seen.append((name, positions.shape)) or fn(positions, *data)
+            )
+
+        return make
+
+    for name in ("chains_last", "chains_first"):
+        monkeypatch.setattr(_chains_last, f"{name}_log_density", spy(name))
+    rng = np.random.default_rng(5)
+    spec = MLP(3, hidden, 1)
+    x, y = _data(spec, 20, rng)
+    positions = jnp.asarray(rng.normal(size=(5, spec.position_size)))
+    jax.vmap(jax.grad(spec.logdensity_fn(x, y)))(positions)
+    shape = (5, spec.position_size) if form == "chains_first" else (spec.position_size, 5)
+    assert seen == [(form, shape)]
+
+
 @pytest.mark.parametrize("activation", sorted(symbnn.ACTIVATIONS))
 @pytest.mark.parametrize(
     "sizes, likelihood",
-    [((1, (3,), 1), "gaussian"), ((2, (4, 2), 2), "gaussian"), ((2, (3,), 3), "categorical")],
+    [
+        ((1, (3,), 1), "gaussian"),
+        ((2, (4, 2), 2), "gaussian"),
+        ((2, (3,), 3), "categorical"),
+        ((2, (5, 4), 2), "gaussian"),  # wide from here on: batched matrix products
+        ((3, (17,), 1), "gaussian"),
+        ((2, (6,), 3), "categorical"),
+    ],
 )
 def test_batched_gradient_equals_the_per_chain_one(activation, sizes, likelihood):
     rng = np.random.default_rng(0)
@@ -56,10 +91,11 @@ def test_batched_gradient_equals_the_per_chain_one(activation, sizes, likelihood
     _close(jax.grad(fast)(positions[0]), g0[0])  # one chain, unbatched
 
 
-def test_row_weights_batched_with_the_chains():
+@pytest.mark.parametrize("hidden", [(3,), (8, 4)])  # narrow, wide
+def test_row_weights_batched_with_the_chains(hidden):
     """Each chain its own rows (the starts' held-out split): weights batched, data shared."""
     rng = np.random.default_rng(1)
-    spec = MLP(2, (3,), 1)
+    spec = MLP(2, hidden, 1)
     x, y = _data(spec, 30, rng)
     positions = jnp.asarray(rng.normal(size=(6, spec.position_size)))
     weights = jnp.asarray(rng.random((6, 30)) < 0.8, jnp.float64)
@@ -101,12 +137,13 @@ def test_hessian_and_nested_vmap():
     _close(jax.vmap(jax.vmap(jax.grad(fast)))(p), jax.vmap(jax.vmap(jax.grad(ref)))(p))
 
 
-def test_known_noise_sampler_density_matches():
-    """`sample(noise_std=...)` samples the network alone; its chains-last density agrees."""
+@pytest.mark.parametrize("hidden", [(3,), (8, 4)])  # narrow, wide
+def test_known_noise_sampler_density_matches(hidden):
+    """`sample(noise_std=...)` samples the network alone; its batched density agrees."""
     from symbnn.sampling.driver import logdensity_builder
 
     rng = np.random.default_rng(4)
-    spec = MLP(1, (3,), 1)
+    spec = MLP(1, hidden, 1)
     x, y = _data(spec, 25, rng)
     build = logdensity_builder(spec, 0.3)
     fast = build(jnp.asarray(x), jnp.asarray(y))

@@ -1,6 +1,6 @@
 """The Bayesian MLP (`mlp`): its flat parameter layout (`layout`), its activation table
-(`activations`), its prior, likelihood and log density, with the chains-last gradient for
-narrow networks (`_chains_last`)."""
+(`activations`), its prior, likelihood and log density, with the gradient batched over
+chains by the network's shape (`_chains_last`)."""
 
 from .activations import ACTIVATIONS as ACTIVATIONS
 from .activations import LEAKY_RELU_SLOPE as LEAKY_RELU_SLOPE

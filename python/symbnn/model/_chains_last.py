@@ -1,23 +1,27 @@
-"""The log density's gradient for many chains at once, with the chains on the last axis.
+"""The log density's gradient for many chains at once: chains-last for narrow networks,
+batched matrix products with shared inputs for wide ones.
 
 Samplers see one chain: `position (D,) -> log density`, vmapped over chains. Under `vmap`, each
 layer of the per-chain forward pass becomes a batched matrix product, one tiny product per
-chain. For wide layers that is the machine's matrix rate (f2 on airfoil). For narrow ones, such
-as the study's f1 (1-3-1), a product of an `(n, 1)` by a `(1, 3)` matrix cannot fill a vector
-unit, and most of the time goes to the batching. Written unit by unit instead, every operation
-is an elementwise one on `(n, chains)` arrays that vectorises along the chains.
+chain. For narrow layers, such as the study's f1 (1-3-1), a product of an `(n, 1)` by a
+`(1, 3)` matrix cannot fill a vector unit, and most of the time goes to the batching. Written
+unit by unit instead, every operation is an elementwise one on `(n, chains)` arrays that
+vectorises along the chains (`chains_last_log_density`). Wide layers keep their batched
+products (`chains_first_log_density`), but the first layer, whose inputs all chains share,
+becomes one product of the data with every chain's weights side by side.
 
 Measured on the 2-core CPU, float32, µs per chain and gradient, per-chain vmap against
 chains-last, on random data of each shape (120-1,202 rows; 1,274 chains, 64-256 for the
 wider ones): 1-3-1 tanh 2.1 against 0.9; 1-3-3-1 7.5 against 1.6; 1-5-1 3.0 against 1.8;
 5-3-1 29 against 21; 10-3-1 10.0 against 9.6; 13-3-1 10.4 against 16; 2-8-8-1 12 against
 17; 5-16-16-16-1 185 against 542. The crossover lies near 16 weights per layer
-(`NARROW_WEIGHTS`); `is_narrow` asks it of every layer. `benches/bench_gradient.py` measures
-the study's networks on its data sets.
+(`NARROW_WEIGHTS`); `is_narrow` asks it of every layer. Past it the batched products with the
+shared first layer run 1.0-1.5x the per-chain vmap (f1 diabetes 10-3-1 1.5x, f2 1.0-1.3x).
+`benches/bench_gradient.py` measures the study's networks on its data sets.
 
 `logdensity_fn` gives the same function as the per-chain one. Only its *batched gradient* is
 rerouted: a `custom_jvp` whose rule asks a `custom_vmap`ped value-and-gradient, whose batching
-rule computes the whole batch chains-last. Unbatched calls, values and higher derivatives (the
+rule computes the whole batch at once. Unbatched calls, values and higher derivatives (the
 Laplace baseline's Hessian) use the per-chain function.
 """
 
@@ -87,9 +91,52 @@ def chains_last_log_density(spec, log_sigma: float | None = None) -> Callable:
     return log_density
 
 
-def batched_gradient(per_chain: Callable, chains_last: Callable, x, y, weights) -> Callable:
+def chains_first_log_density(spec, log_sigma: float | None = None) -> Callable:
+    """`(positions (C, P), x, y, weights) -> log densities (C,)` for wide layers: one batched
+    matrix product per layer, the first one a single product of the shared inputs with every
+    chain's weights side by side (`(n, in) x (in, C·out)`) instead of `C` small ones.
+    `weights`: `(n, 1)`, or `(n, C)` for each chain its own rows; the rest as
+    `chains_last_log_density`."""
+    act = ACTIVATIONS[spec.activation]
+    sizes = spec.sizes
+    d = spec.num_params
+    last = len(sizes) - 2
+
+    def log_density(positions, x, y, weights):
+        chains = positions.shape[0]
+        theta = positions[:, :d]
+        off = 0
+        h = x
+        for li, (a, b) in enumerate(zip(sizes[:-1], sizes[1:], strict=False)):
+            w = theta[:, off : off + a * b].reshape(chains, a, b)  # row-major (in, out)
+            bias = theta[:, off + a * b : off + a * b + b]
+            off += a * b + b
+            spec_in = "ni,cio->cno" if li == 0 else "cni,cio->cno"
+            z = jnp.einsum(spec_in, h, w) + bias[:, None, :]
+            h = act(z) if li < last else z  # (C, n, out)
+        wt = weights.T  # (1 or C, n)
+        s = spec.prior_scale
+        lp = -0.5 * jnp.sum(theta**2, axis=1) / s**2 - d * (math.log(s) + _HALF_LOG_2PI)
+        if spec.likelihood == "categorical":
+            lse = jax.nn.logsumexp(h, axis=-1)
+            picked = jnp.take_along_axis(h, y[None, :, None], axis=-1)[..., 0]
+            return lp + jnp.sum(wt * (picked - lse), axis=1)
+        ls = positions[:, d] if log_sigma is None else jnp.asarray(log_sigma, positions.dtype)
+        lp = lp + _LOG_HALFNORMAL_CONST - 0.5 * jnp.exp(ls) ** 2 + ls
+        inv = jnp.exp(-ls)
+        sq = jnp.sum(((y[None] - h) * jnp.reshape(inv, (-1, 1, 1))) ** 2, axis=-1)  # (C, n)
+        rows = jnp.sum(wt, axis=1)
+        return lp - jnp.sum(wt * 0.5 * sq, axis=1) - rows * sizes[-1] * (ls + _HALF_LOG_2PI)
+
+    return log_density
+
+
+def batched_gradient(
+    per_chain: Callable, batched: Callable, x, y, weights, *, chains_last: bool = True
+) -> Callable:
     """`position -> per_chain(position, x, y, weights)` whose vmapped gradient comes from
-    `chains_last` (the same function on columns `(D, C)`). The data are explicit arguments:
+    `batched`, the same function on all chains at once: on columns `(D, C)` if
+    `chains_last`, on rows `(C, D)` otherwise. The data are explicit arguments:
     row weights batched with the chains (each chain's own rows, as the starts' held-out split
     gives) go chains-last too; data batched with the chains fall back to the per-chain
     function."""
@@ -109,9 +156,13 @@ def batched_gradient(per_chain: Callable, chains_last: Callable, x, y, weights) 
             out = jax.vmap(plain_value_and_grad, in_axes=axes, axis_size=axis_size)
             return out(position, x, y, weights), (True, True)
         w = weights.T if batched_weights else weights[:, None]
-        value, pull = jax.vjp(lambda p: chains_last(p, x, y, w), position.T)
+        if chains_last:
+            value, pull = jax.vjp(lambda p: batched(p, x, y, w), position.T)
+            (grad,) = pull(jnp.ones_like(value))
+            return (value.astype(position.dtype), grad.T), (True, True)
+        value, pull = jax.vjp(lambda p: batched(p, x, y, w), position)
         (grad,) = pull(jnp.ones_like(value))
-        return (value.astype(position.dtype), grad.T), (True, True)
+        return (value.astype(position.dtype), grad), (True, True)
 
     @jax.custom_jvp
     def value_and_grad(position, x, y, weights):
@@ -141,13 +192,14 @@ def batched_gradient(per_chain: Callable, chains_last: Callable, x, y, weights) 
 def logdensity_fn(
     spec, x, y, per_chain: Callable, log_sigma: float | None = None, weights=None
 ) -> Callable:
-    """`position -> per_chain(position, x, y, weights)`; for a narrow network (`is_narrow`),
-    with its batched gradient computed chains-last."""
+    """`position -> per_chain(position, x, y, weights)` with its batched gradient computed
+    for all chains at once: chains-last for a narrow network (`is_narrow`), with batched
+    matrix products otherwise (`chains_first_log_density`)."""
 
     def plain(position):  # raises any shape error where it is called
         return per_chain(position, x, y, weights)
 
-    if x.ndim != 2 or x.shape[1] != spec.in_features or not is_narrow(spec.sizes):
+    if x.ndim != 2 or x.shape[1] != spec.in_features:
         return plain
     from .mlp import shaped_targets  # mlp imports this module
 
@@ -156,4 +208,7 @@ def logdensity_fn(
     except ShapeError:
         return plain
     w = jnp.ones(x.shape[0], x.dtype) if weights is None else jnp.asarray(weights, x.dtype)
-    return batched_gradient(per_chain, chains_last_log_density(spec, log_sigma), x, y, w)
+    if is_narrow(spec.sizes):
+        return batched_gradient(per_chain, chains_last_log_density(spec, log_sigma), x, y, w)
+    batched = chains_first_log_density(spec, log_sigma)
+    return batched_gradient(per_chain, batched, x, y, w, chains_last=False)
