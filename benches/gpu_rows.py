@@ -13,8 +13,8 @@ that a run stopped by a time limit keeps what it finished):
 - `f2_deep_starts`: f2 on airfoil, 1274 chains, starts trained 12,000 steps on all rows (no
   held-out stop), to see what deeper starts buy where gradients are cheap;
   `f2_deep_starts_30k` with 30,000 steps, `f2_deep_starts_10k` with 10,000 chains (not run
-  by default). Not a default: without the held-out stop f2 on diabetes (more weights than
-  rows) collapses onto an interpolating fit.
+  by default). The default trains these starts on all rows too (fewer weights than rows,
+  `starts.holdout_fraction`), but for 3,000 steps.
 Every row compiles from cold (no persistent cache), as a first run would.
 """
 
