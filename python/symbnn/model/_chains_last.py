@@ -35,14 +35,12 @@ import jax.numpy as jnp
 from jax.custom_batching import custom_vmap
 from jax.custom_derivatives import SymbolicZero
 
+from .._constants import HALF_LOG_2PI, LOG_HALFNORMAL_CONST
 from ..errors import ShapeError
 from .activations import ACTIVATIONS
 
 #: A layer with at most this many weights is computed elementwise, chains last.
 NARROW_WEIGHTS = 16
-
-_HALF_LOG_2PI = 0.5 * math.log(2.0 * math.pi)
-_LOG_HALFNORMAL_CONST = 0.5 * math.log(2.0 / math.pi)
 
 
 def is_narrow(sizes) -> bool:
@@ -75,18 +73,18 @@ def chains_last_log_density(spec, log_sigma: float | None = None) -> Callable:
                 units.append(act(z) if li < last else z)
             hs = units  # (n, C) each
         s = spec.prior_scale
-        lp = -0.5 * jnp.sum(theta**2, axis=0) / s**2 - d * (math.log(s) + _HALF_LOG_2PI)
+        lp = -0.5 * jnp.sum(theta**2, axis=0) / s**2 - d * (math.log(s) + HALF_LOG_2PI)
         if spec.likelihood == "categorical":
             logits = jnp.stack(hs)  # (K, n, C)
             lse = jax.nn.logsumexp(logits, axis=0)
             picked = jnp.take_along_axis(logits, y[None, :, None], axis=0)[0]
             return lp + jnp.sum(weights * (picked - lse), axis=0)
         ls = positions[d] if log_sigma is None else jnp.asarray(log_sigma, positions.dtype)
-        lp = lp + _LOG_HALFNORMAL_CONST - 0.5 * jnp.exp(ls) ** 2 + ls
+        lp = lp + LOG_HALFNORMAL_CONST - 0.5 * jnp.exp(ls) ** 2 + ls
         inv = jnp.exp(-ls)
         sq = sum(((y[:, o, None] - h) * inv) ** 2 for o, h in enumerate(hs))
         rows = jnp.sum(weights, axis=0)
-        return lp - jnp.sum(weights * 0.5 * sq, axis=0) - rows * len(hs) * (ls + _HALF_LOG_2PI)
+        return lp - jnp.sum(weights * 0.5 * sq, axis=0) - rows * len(hs) * (ls + HALF_LOG_2PI)
 
     return log_density
 
@@ -116,17 +114,17 @@ def chains_first_log_density(spec, log_sigma: float | None = None) -> Callable:
             h = act(z) if li < last else z  # (C, n, out)
         wt = weights.T  # (1 or C, n)
         s = spec.prior_scale
-        lp = -0.5 * jnp.sum(theta**2, axis=1) / s**2 - d * (math.log(s) + _HALF_LOG_2PI)
+        lp = -0.5 * jnp.sum(theta**2, axis=1) / s**2 - d * (math.log(s) + HALF_LOG_2PI)
         if spec.likelihood == "categorical":
             lse = jax.nn.logsumexp(h, axis=-1)
             picked = jnp.take_along_axis(h, y[None, :, None], axis=-1)[..., 0]
             return lp + jnp.sum(wt * (picked - lse), axis=1)
         ls = positions[:, d] if log_sigma is None else jnp.asarray(log_sigma, positions.dtype)
-        lp = lp + _LOG_HALFNORMAL_CONST - 0.5 * jnp.exp(ls) ** 2 + ls
+        lp = lp + LOG_HALFNORMAL_CONST - 0.5 * jnp.exp(ls) ** 2 + ls
         inv = jnp.exp(-ls)
         sq = jnp.sum(((y[None] - h) * jnp.reshape(inv, (-1, 1, 1))) ** 2, axis=-1)  # (C, n)
         rows = jnp.sum(wt, axis=1)
-        return lp - jnp.sum(wt * 0.5 * sq, axis=1) - rows * sizes[-1] * (ls + _HALF_LOG_2PI)
+        return lp - jnp.sum(wt * 0.5 * sq, axis=1) - rows * sizes[-1] * (ls + HALF_LOG_2PI)
 
     return log_density
 

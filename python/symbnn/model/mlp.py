@@ -19,6 +19,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from .. import _core
+from .._constants import HALF_LOG_2PI, LOG_HALFNORMAL_CONST
 from ..errors import ShapeError, SymbnnError
 from . import _chains_last, layout
 from .activations import ACTIVATIONS
@@ -40,8 +41,6 @@ SYMMETRIES: MappingProxyType[str, Symmetries] = MappingProxyType(
 )
 
 LIKELIHOODS = ("gaussian", "categorical")
-_HALF_LOG_2PI = 0.5 * math.log(2.0 * math.pi)
-_LOG_HALFNORMAL_CONST = 0.5 * math.log(2.0 / math.pi)
 
 
 def _memory_bytes() -> int:
@@ -248,11 +247,11 @@ class MLP:
         theta, log_sigma = self.split_position(jnp.asarray(position))
         s = self.prior_scale
         lp = -0.5 * jnp.sum(theta**2, axis=-1) / s**2 - self.num_params * (
-            math.log(s) + _HALF_LOG_2PI
+            math.log(s) + HALF_LOG_2PI
         )
         if log_sigma is not None:
             sigma = jnp.exp(log_sigma)
-            lp = lp + _LOG_HALFNORMAL_CONST - 0.5 * sigma**2 + log_sigma
+            lp = lp + LOG_HALFNORMAL_CONST - 0.5 * sigma**2 + log_sigma
         return lp
 
     def log_likelihood(self, position, x, y, weights=None) -> jax.Array:
@@ -268,7 +267,7 @@ class MLP:
         else:
             ls = log_sigma[..., None, None]
             z = (y - f) * jnp.exp(-ls)
-            per_row = jnp.sum(-0.5 * z**2 - ls - _HALF_LOG_2PI, axis=-1)
+            per_row = jnp.sum(-0.5 * z**2 - ls - HALF_LOG_2PI, axis=-1)
         if weights is not None:
             per_row = per_row * jnp.asarray(weights, per_row.dtype)
         return jnp.sum(per_row, axis=-1)

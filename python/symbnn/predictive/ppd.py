@@ -21,11 +21,11 @@ import jax.numpy as jnp
 import numpy as np
 
 from .._checks import check_inputs
+from .._constants import HALF_LOG_2PI
 from ..errors import DataError, NonFiniteError, ShapeError, SymbnnError, UnsupportedError
 
 # Elements per batch of intermediate results (float64: 32 MiB), bounding peak memory.
 _BATCH_ELEMENTS = 1 << 22
-HALF_LOG_2PI = 0.5 * math.log(2.0 * math.pi)
 #: The study's grid for the predictive density (paper.md §6): [-3, 3], 128 points.
 DEFAULT_GRID = np.linspace(-3.0, 3.0, 128)
 
