@@ -48,6 +48,19 @@ def is_narrow(sizes) -> bool:
     return all(a * b <= NARROW_WEIGHTS for a, b in zip(sizes[:-1], sizes[1:], strict=False))
 
 
+def _log_prior(sum_sq, d: int, scale: float):
+    """The isotropic `N(0, scale²)` prior of `d` weights whose squares sum to `sum_sq`."""
+    return -0.5 * sum_sq / scale**2 - d * (math.log(scale) + HALF_LOG_2PI)
+
+
+def _noise_terms(ls, half_sq, rows, outputs: int):
+    """What σ adds for a log σ of `ls`: its half-normal prior (with the Jacobian of log σ) and
+    the Gaussian likelihood of `rows` weighted rows of `outputs` targets, given their
+    weighted half squared standardized residuals `half_sq`."""
+    prior = LOG_HALFNORMAL_CONST - 0.5 * jnp.exp(ls) ** 2 + ls
+    return prior - half_sq - rows * outputs * (ls + HALF_LOG_2PI)
+
+
 def chains_last_log_density(spec, log_sigma: float | None = None) -> Callable:
     """`(positions (P, C), x, y, weights) -> log densities (C,)`, the columns being chains.
     `P` is the position size, or `d` when `log_sigma` fixes the noise (the σ prior term then
@@ -72,19 +85,17 @@ def chains_last_log_density(spec, log_sigma: float | None = None) -> Callable:
                     z = z + hs[i] * w[i * b + o][None, :]  # row-major (in, out)
                 units.append(act(z) if li < last else z)
             hs = units  # (n, C) each
-        s = spec.prior_scale
-        lp = -0.5 * jnp.sum(theta**2, axis=0) / s**2 - d * (math.log(s) + HALF_LOG_2PI)
+        lp = _log_prior(jnp.sum(theta**2, axis=0), d, spec.prior_scale)
         if spec.likelihood == "categorical":
             logits = jnp.stack(hs)  # (K, n, C)
             lse = jax.nn.logsumexp(logits, axis=0)
             picked = jnp.take_along_axis(logits, y[None, :, None], axis=0)[0]
             return lp + jnp.sum(weights * (picked - lse), axis=0)
         ls = positions[d] if log_sigma is None else jnp.asarray(log_sigma, positions.dtype)
-        lp = lp + LOG_HALFNORMAL_CONST - 0.5 * jnp.exp(ls) ** 2 + ls
         inv = jnp.exp(-ls)
         sq = sum(((y[:, o, None] - h) * inv) ** 2 for o, h in enumerate(hs))
-        rows = jnp.sum(weights, axis=0)
-        return lp - jnp.sum(weights * 0.5 * sq, axis=0) - rows * len(hs) * (ls + HALF_LOG_2PI)
+        half_sq = jnp.sum(weights * 0.5 * sq, axis=0)
+        return lp + _noise_terms(ls, half_sq, jnp.sum(weights, axis=0), len(hs))
 
     return log_density
 
@@ -113,18 +124,16 @@ def chains_first_log_density(spec, log_sigma: float | None = None) -> Callable:
             z = jnp.einsum(spec_in, h, w) + bias[:, None, :]
             h = act(z) if li < last else z  # (C, n, out)
         wt = weights.T  # (1 or C, n)
-        s = spec.prior_scale
-        lp = -0.5 * jnp.sum(theta**2, axis=1) / s**2 - d * (math.log(s) + HALF_LOG_2PI)
+        lp = _log_prior(jnp.sum(theta**2, axis=1), d, spec.prior_scale)
         if spec.likelihood == "categorical":
             lse = jax.nn.logsumexp(h, axis=-1)
             picked = jnp.take_along_axis(h, y[None, :, None], axis=-1)[..., 0]
             return lp + jnp.sum(wt * (picked - lse), axis=1)
         ls = positions[:, d] if log_sigma is None else jnp.asarray(log_sigma, positions.dtype)
-        lp = lp + LOG_HALFNORMAL_CONST - 0.5 * jnp.exp(ls) ** 2 + ls
         inv = jnp.exp(-ls)
         sq = jnp.sum(((y[None] - h) * jnp.reshape(inv, (-1, 1, 1))) ** 2, axis=-1)  # (C, n)
-        rows = jnp.sum(wt, axis=1)
-        return lp - jnp.sum(wt * 0.5 * sq, axis=1) - rows * sizes[-1] * (ls + HALF_LOG_2PI)
+        half_sq = jnp.sum(wt * 0.5 * sq, axis=1)
+        return lp + _noise_terms(ls, half_sq, jnp.sum(wt, axis=1), sizes[-1])
 
     return log_density
 
@@ -154,13 +163,10 @@ def batched_gradient(
             out = jax.vmap(plain_value_and_grad, in_axes=axes, axis_size=axis_size)
             return out(position, x, y, weights), (True, True)
         w = weights.T if batched_weights else weights[:, None]
-        if chains_last:
-            value, pull = jax.vjp(lambda p: batched(p, x, y, w), position.T)
-            (grad,) = pull(jnp.ones_like(value))
-            return (value.astype(position.dtype), grad.T), (True, True)
-        value, pull = jax.vjp(lambda p: batched(p, x, y, w), position)
+        layout = (lambda a: a.T) if chains_last else (lambda a: a)
+        value, pull = jax.vjp(lambda p: batched(p, x, y, w), layout(position))
         (grad,) = pull(jnp.ones_like(value))
-        return (value.astype(position.dtype), grad), (True, True)
+        return (value.astype(position.dtype), layout(grad)), (True, True)
 
     @jax.custom_jvp
     def value_and_grad(position, x, y, weights):
