@@ -47,6 +47,9 @@ CANDIDATES = {
     "full_fit": {"init_options": {"holdout": 0}},
     "full_fit_lr05": {"init_options": {"holdout": 0, "learning_rate": 0.05}},
     "lr05": {"init_options": {"learning_rate": 0.05}},
+    "lbfgs": {"init_options": {"optimizer": "lbfgs"}},
+    "adam": {"init_options": {"optimizer": "adam"}},
+    "adam_lbfgs": {"init_options": {"optimizer": "adam_lbfgs"}},
     "prior_1024": {"kernel": "mclmc", "init": "prior", "initial_step_size": None},
     "prior_4096": {
         "kernel": "mclmc",

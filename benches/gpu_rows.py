@@ -15,6 +15,9 @@ that a run stopped by a time limit keeps what it finished):
   `f2_deep_starts_30k` with 30,000 steps, `f2_deep_starts_10k` with 10,000 chains (not run
   by default). The default trains these starts on all rows too (fewer weights than rows,
   `starts.holdout_fraction`), but for 3,000 steps.
+- `f2_table_<name>` (sinusoidal, izmailov, regression2d, diabetes): the rest of the f2 table
+  with the default, 1274 chains; `f2_default_10k_steps`: f2 on airfoil with the default's
+  starts run for 10,000 steps (not run by default).
 Every row compiles from cold (no persistent cache), as a first run would.
 """
 
@@ -50,6 +53,9 @@ ROWS = {
         {"init_options": {"holdout": 0, "num_steps": 12_000}},
     ),
 }
+for _name in ("sinusoidal", "izmailov", "regression2d", "diabetes"):
+    ROWS[f"f2_table_{_name}"] = (_name, "f2", 1274, {})
+ROWS["f2_default_10k_steps"] = ("airfoil", "f2", 1274, {"init_options": {"num_steps": 10_000}})
 DEFAULT_ROWS = "f1_default,f1_mclmc,f2_default,f2_default_10k,f1_nuts,f2_deep_starts"
 
 

@@ -18,7 +18,7 @@ import pytest
 import symbnn
 from symbnn.errors import DataError, NonFiniteError, ShapeError, SymbnnError, UnsupportedError
 from symbnn.sampling.kernels import KERNELS
-from symbnn.sampling.starts import holdout_fraction
+from symbnn.sampling.starts import holdout_fraction, resolve_optimizer
 
 NOISE = 0.5
 PRIOR = 1.0
@@ -257,19 +257,20 @@ def test_results_do_not_depend_on_the_number_of_devices():
     assert max(res["max_diff"]) < 1e-12
 
 
-def test_ensemble_init_starts_at_the_mode():
+@pytest.mark.parametrize("optimizer", ["auto", "adam", "lbfgs", "adam_lbfgs"])
+def test_ensemble_init_starts_at_the_mode(optimizer):
     x, y = linear_data()
     mean, _ = exact_posterior(x, y)  # the posterior is Gaussian: its mean is the mode
+    options = {"num_steps": 400, "learning_rate": 0.05, "holdout": 0, "optimizer": optimizer}
     post = symbnn.sample(
-        LINEAR, x, y, num_chains=4, num_samples=1, noise_std=NOISE,
-        init_options={"num_steps": 400, "learning_rate": 0.05, "holdout": 0}, progress=False,
-        **{**CHEAP, "init": "ensemble"},
+        LINEAR, x, y, num_chains=4, num_samples=1, noise_std=NOISE, init_options=options,
+        progress=False, **{**CHEAP, "init": "ensemble"},
     )  # fmt: skip
     ld = LINEAR.logdensity_fn(x, y)
     at_mode = float(ld(np.append(mean, np.log(NOISE))))
     np.testing.assert_allclose(post.diagnostics["init_log_density"], at_mode, atol=1e-4)
     assert post.settings["init"] == "ensemble"
-    assert post.settings["init_options"]["optimizer"] == "adam"
+    assert post.settings["init_options"]["optimizer"] == optimizer
 
 
 def test_ensemble_starts_stop_early_instead_of_interpolating():
@@ -291,23 +292,29 @@ def test_ensemble_starts_stop_early_instead_of_interpolating():
 
 
 @pytest.mark.parametrize(
-    ("hidden", "expected"),
-    [((3,), 0.0), ((8, 4), 0.1)],  # 13 weights < 40 rows; 65 weights >= 40 rows
+    ("hidden", "expected", "optimizer"),
+    # 13 weights < 40 rows; 65 weights >= 40 rows
+    [((3,), 0.0, "adam_lbfgs"), ((8, 4), 0.1, "adam")],
 )
-def test_ensemble_starts_hold_out_rows_only_where_the_network_can_interpolate(hidden, expected):
-    # "auto" (the default): the held-out stop where weights >= rows, training to the end
-    # elsewhere, so its draws equal those of the explicit fraction.
+def test_ensemble_starts_hold_out_rows_only_where_the_network_can_interpolate(
+    hidden, expected, optimizer
+):
+    # "auto" (the default): the held-out stop and Adam where weights >= rows, training to the
+    # end with Adam then L-BFGS elsewhere, so its draws equal those of the explicit settings.
     rng = np.random.default_rng(1)
     x = rng.uniform(-2, 2, size=(40, 2))
     y = np.sin(x[:, 0]) + 0.3 * rng.normal(size=40)
     spec = symbnn.MLP(2, hidden=hidden)
     assert holdout_fraction("auto", spec, len(x)) == expected
+    assert resolve_optimizer("auto", expected) == optimizer
     draws = {}
-    for holdout in ("auto", expected):
+    for holdout, opt in (("auto", "auto"), (expected, optimizer)):
         post = symbnn.sample(
             spec, x, y, num_chains=2, progress=False, kernel="hmc", num_warmup=0,
             initial_step_size=1e-3,
-            init_options={"num_steps": 200, "holdout": holdout, "check_every": 50},
+            init_options={
+                "num_steps": 200, "holdout": holdout, "check_every": 50, "optimizer": opt
+            },
         )  # fmt: skip
         draws[holdout] = post.samples
         assert post.settings["init_options"]["holdout"] == holdout

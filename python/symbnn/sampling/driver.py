@@ -55,6 +55,7 @@ from .starts import (
     holdout_score,
     optimize_starts,
     prior_start,
+    resolve_optimizer,
 )
 
 DEFAULT_CHUNK = 4096
@@ -524,7 +525,10 @@ def _chunk(r: Recipe, base_key, chain_ids, x, y, *given):
             fraction = holdout_fraction(opts.pop("holdout"), r.spec, x.shape[0])
             check_every = opts.pop("check_every")
             holdout = None
-            if fraction > 0 and x.shape[0] >= 10:
+            if not (fraction > 0 and x.shape[0] >= 10):
+                fraction = 0.0
+            opts["optimizer"] = resolve_optimizer(opts["optimizer"], fraction)
+            if fraction > 0:
                 holdout = (
                     build,
                     holdout_score(r.spec),
