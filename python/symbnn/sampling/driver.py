@@ -102,8 +102,9 @@ def sample(
     for a categorical likelihood).
 
     The default is the many-chain configuration: every chain's start is optimised first
-    (`init="ensemble"`: full-batch Adam on the negative log posterior from a fan-in scaled
-    start, as deep-ensemble-initialised MCMC and MILE do), then `kernel="adjusted_mclmc"`
+    (`init="ensemble"`: full-batch Adam, then L-BFGS where the starts train to the end, on
+    the negative log posterior from a fan-in scaled start, as deep-ensemble-initialised MCMC
+    and MILE do), then `kernel="adjusted_mclmc"`
     (Metropolis-adjusted MCLMC) tunes for `num_warmup` steps from a small step size and
     draws. The rule is the same for every data set; the run's `Posterior.convergence` says
     whether it settled (a `ConvergenceWarning` when not).

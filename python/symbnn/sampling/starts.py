@@ -42,10 +42,12 @@ _SCHEDULES = ("constant", "cosine")
 _STARTS = ("prior", "fan_in")
 _OPTAX = {"adam": optax.adam, "rmsprop": optax.rmsprop, "sgd": optax.sgd}
 _OPTIMIZERS = ("auto", *_OPTAX, "lbfgs", "adam_lbfgs")
-#: L-BFGS's memory of curvature pairs. Measured on airfoil f2 (32 starts, 3,000 iterations):
-#: σ 0.081 with 5 pairs, 0.072 with 10, 0.067 with 20, 0.060 with 40; each pair costs about
-#: 1.7 µs per start and iteration in the two-loop recursion (a 658-weight network).
-LBFGS_MEMORY = 20
+#: L-BFGS's memory of curvature pairs. Measured on airfoil f2: 3,000 iterations from 32 fan-in
+#: starts reach σ 0.081 with 5 pairs, 0.072 with 10, 0.067 with 20, 0.060 with 40; with the
+#: default kernel (128 chains) 20 pairs gave 0.775 ± 0.067 in 260 s and 10 pairs 0.755 ± 0.059
+#: in 206 s. The two-loop recursion over the pairs costs ~50 µs per pair and iteration for
+#: 1274 f1 starts (small kernels, one per pair), more than the f1 gradient: 10 it is.
+LBFGS_MEMORY = 10
 #: `adam_lbfgs`: the share of the steps that Adam takes (its cosine schedule over them) before
 #: L-BFGS takes over from its result.
 ADAM_SHARE = 1 / 3
@@ -112,7 +114,8 @@ def optimize_starts(
     logdensity_fn, starts, *, optimizer, learning_rate, num_steps, schedule="constant",
     holdout=None, keys=None,
 ):  # fmt: skip
-    """Full-batch optax on `-logdensity_fn` for every start `(C, D)`, vmapped; a start that
+    """Full-batch `optimizer` (optax's `adam`, `rmsprop`, `sgd`; `lbfgs`; `adam_lbfgs`, see
+    `_optimizer`) on `-logdensity_fn` for every start `(C, D)`, vmapped; a start that
     ends non-finite falls back to its initial point (the sampler then reports the chain).
     `schedule="cosine"` decays the learning rate to 1 % of `learning_rate` over the steps.
 
