@@ -55,5 +55,8 @@ def test_two_processes_get_the_one_process_posterior(tmp_path):
         assert int(got["processes"]) == 2 and int(got["devices"]) == 2
         assert str(got["device"]) == "cpu: cpu × 2"
         assert got["samples"].shape == ref["samples"].shape == (4, 3, 10)
+        # Same chains, same keys: equal up to rounding, which differs with the batch width
+        # (two chains per program here, four there) and which the starts' L-BFGS carries to
+        # ~1e-4 through its accept-or-shrink decisions; another chain's key would differ by O(1).
         for name in ("samples", "noise_std", "log_density"):
-            np.testing.assert_allclose(got[name], ref[name], rtol=1e-9, atol=1e-12)
+            np.testing.assert_allclose(got[name], ref[name], rtol=1e-3, atol=1e-6)

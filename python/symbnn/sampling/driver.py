@@ -50,12 +50,12 @@ from .kernels import KERNELS, options_dict
 from .posterior import Posterior
 from .starts import (
     check_init,
+    evaluations,
     fan_in_scale,
-    holdout_fraction,
     holdout_score,
     optimize_starts,
     prior_start,
-    resolve_optimizer,
+    resolve,
 )
 
 DEFAULT_CHUNK = 4096
@@ -395,7 +395,8 @@ def planned_evaluations(plan: Plan) -> int | None:
     kernel = _evaluations(r)
     if kernel is None or r.init != "ensemble":
         return kernel
-    return kernel + plan.init_options["num_steps"] + 1
+    _, optimizer = resolve(plan.init_options, r.spec, plan.x.shape[0])
+    return kernel + evaluations(optimizer, plan.init_options["num_steps"]) + 1
 
 
 # --- assemble: the Posterior, its flags and its verdict -------------------------------------
@@ -514,7 +515,7 @@ def _chunk(r: Recipe, base_key, chain_ids, x, y, *given):
     if r.ticks:
         build = lambda *data: live.ticking(plain(*data))  # noqa: E731
     ld = build(x, y)
-    optimised = False
+    optimised = None  # the starts' optimiser, if they were optimised
     if given:
         pos = given[0]
     else:
@@ -523,12 +524,10 @@ def _chunk(r: Recipe, base_key, chain_ids, x, y, *given):
             opts = dict(r.init_options)
             if opts.pop("start") == "fan_in":
                 pos = pos * jnp.asarray(fan_in_scale(r.spec, pos.shape[-1]), pos.dtype)
-            fraction = holdout_fraction(opts.pop("holdout"), r.spec, x.shape[0])
+            fraction, opts["optimizer"] = resolve(opts, r.spec, x.shape[0])
+            del opts["holdout"]
             check_every = opts.pop("check_every")
             holdout = None
-            if not (fraction > 0 and x.shape[0] >= 10):
-                fraction = 0.0
-            opts["optimizer"] = resolve_optimizer(opts["optimizer"], fraction)
             if fraction > 0:
                 holdout = (
                     build,
@@ -540,7 +539,7 @@ def _chunk(r: Recipe, base_key, chain_ids, x, y, *given):
                 )
             split_keys = jax.vmap(lambda k: jax.random.fold_in(k, 1))(init_keys)
             pos = optimize_starts(ld, pos, **opts, holdout=holdout, keys=split_keys)
-            optimised = True
+            optimised = opts["optimizer"]
     draws, kernel_info = KERNELS[r.kernel].run(
         ld,
         pos,
@@ -552,7 +551,8 @@ def _chunk(r: Recipe, base_key, chain_ids, x, y, *given):
     )
     info = kernel_info._asdict()
     if optimised:  # the starts' optimiser steps count as gradients of the run
-        info["num_grad_evals"] = info["num_grad_evals"] + dict(r.init_options)["num_steps"]
+        steps = evaluations(optimised, dict(r.init_options)["num_steps"])
+        info["num_grad_evals"] = info["num_grad_evals"] + steps
     ld = plain(x, y)
     draws_ld = jax.vmap(jax.vmap(ld))(draws)  # (C, S): forward passes only, cheap
     info["log_density"] = draws_ld[:, -1]

@@ -35,14 +35,23 @@ class State(NamedTuple):
     # under `vmap` the memory is indexed by one number, not gathered per start
 
 
-def init(value_and_grad, x: jax.Array, memory: int) -> State:
-    value, grad = value_and_grad(x)
+def blank(x: jax.Array, memory: int) -> State:
+    """A state of the right shapes, nothing evaluated (a placeholder until `init`)."""
     zeros = jnp.zeros((memory, x.shape[0]), x.dtype)
-    step = FIRST_MOVE / (jnp.max(jnp.abs(grad)) + jnp.finfo(x.dtype).tiny)
+    nothing = jnp.zeros((), x.dtype)
     return State(
-        x, value, grad, -grad, step.astype(x.dtype), zeros, zeros,
+        x, nothing, jnp.zeros_like(x), jnp.zeros_like(x), nothing, zeros, zeros,
         jnp.zeros(memory, bool), jnp.ones((), x.dtype), jnp.int32(0),
     )  # fmt: skip
+
+
+def init(value_and_grad, x: jax.Array, memory: int) -> State:
+    """The start at `x`: one evaluation, the first trial along `-grad`."""
+    value, grad = value_and_grad(x)
+    step = FIRST_MOVE / (jnp.max(jnp.abs(grad)) + jnp.finfo(x.dtype).tiny)
+    return blank(x, memory)._replace(
+        value=value, grad=grad, direction=-grad, step=step.astype(x.dtype)
+    )
 
 
 def _direction(grad, s, y, stored, scale, newest):

@@ -75,14 +75,31 @@ def resolve_optimizer(optimizer: str, holdout: float) -> str:
 
     Why: trained to the end, a start is as good as the optimum it reaches, and L-BFGS gets
     there in far fewer gradients than Adam (airfoil f2, 128 chains: 0.62 with 3,000 Adam
-    steps, 0.78 with 1,000 Adam steps then 2,000 of L-BFGS). Under the held-out stop the
-    depth is cut anyway, and L-BFGS's bookkeeping only adds time (about 35 µs per start and
-    iteration; diabetes f2: same LPPD, 1.6x the wall time). Adam first, because L-BFGS from
-    the fan-in start settles in the nearest basin: on f1 izmailov L-BFGS alone lost 0.06 of
-    test LPPD over three seeds, the hybrid gained 0.01 (`benches/bench_default.py`)."""
+    steps, 0.76 with 1,000 Adam steps then 2,000 of L-BFGS). Under the held-out stop the
+    depth is cut anyway, and L-BFGS's bookkeeping only adds time (with 20 pairs about 35 µs
+    per start and iteration; diabetes f2: same LPPD, 1.6x the wall time). Adam first,
+    because L-BFGS from the fan-in start settles in the nearest basin: on f1 izmailov L-BFGS
+    alone lost 0.06 of test LPPD over three seeds, the hybrid gained 0.01
+    (`benches/bench_default.py`)."""
     if optimizer != "auto":
         return optimizer
     return "adam_lbfgs" if holdout == 0 else "adam"
+
+
+def resolve(init_options: dict, spec: MLP, rows: int) -> tuple[float, str]:
+    """-> `(held-out fraction, optimizer)` of a run's starts on `rows` training rows: the
+    options' `"auto"`s resolved (`holdout_fraction`, `resolve_optimizer`); fewer than 10 rows
+    leave none to hold out."""
+    fraction = holdout_fraction(init_options["holdout"], spec, rows)
+    if rows < 10:
+        fraction = 0.0
+    return fraction, resolve_optimizer(init_options["optimizer"], fraction)
+
+
+def evaluations(optimizer: str, num_steps: int) -> int:
+    """Log-density evaluations of `num_steps` steps: one each, plus L-BFGS's evaluation of
+    its start (at the handover from Adam in `adam_lbfgs`)."""
+    return num_steps + (optimizer in ("lbfgs", "adam_lbfgs"))
 
 
 def holdout_score(spec: MLP) -> Callable:
@@ -194,8 +211,8 @@ def _optimizer(name, learning_rate, num_steps, schedule):
         adam_init, adam_step = _optimizer("adam", learning_rate, first, schedule)
         lbfgs_init, lbfgs_step = _optimizer("lbfgs", learning_rate, num_steps - first, schedule)
 
-        def hybrid_init(x, ld):
-            return x, adam_init(x, ld), lbfgs_init(x, ld), jnp.int32(0)
+        def hybrid_init(x, ld):  # L-BFGS starts where Adam ends: a placeholder until then
+            return x, adam_init(x, ld), lbfgs.blank(x, LBFGS_MEMORY), jnp.int32(0)
 
         def hybrid_step(state, ld):
             # `i` is the same for every start, so under `vmap` the `cond`s stay branches
